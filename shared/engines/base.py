@@ -1,0 +1,72 @@
+"""What every ASR engine gives the pipeline: small result dataclasses and one protocol.
+
+An engine is loaded once per worker process (model weights are the expensive part) and then
+called for batches of 16 kHz mono float32 chunks. Times in results are seconds relative to the
+chunk; the pipeline shifts them to the file's timeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    confidence: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    text: str
+    start: float
+    end: float
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    """One chunk's transcription; ``segments`` may be empty when the engine gives no times."""
+
+    text: str
+    segments: list[Segment] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeOptions:
+    """Per-job decoding choices; the defaults reproduce the first version (greedy CTC)."""
+
+    decoder: str = "greedy"
+    beam_width: int = 32
+    hotwords: tuple[str, ...] = ()
+    hotword_weight: float = 10.0
+    language: str = "vi"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    engine: str
+    model: str
+    device: str
+    license: str | None = None
+    fallback: bool = False
+
+
+class Engine(Protocol):
+    info: EngineInfo
+
+    def transcribe_batch(
+        self, chunks: list[np.ndarray], options: DecodeOptions
+    ) -> list[ChunkResult]:
+        """Transcribe each 16 kHz float32 mono chunk; one result per chunk, same order."""
+        ...
