@@ -35,6 +35,7 @@ class ErrorCode(StrEnum):
     TRANSCRIPTION_FAILED = "transcription_failed"
     WORKER_LOST = "worker_lost"
     TIME_LIMIT_EXCEEDED = "time_limit_exceeded"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL_ERROR = "internal_error"
@@ -65,6 +66,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TRANSCRIPTION_FAILED: 500,
     ErrorCode.WORKER_LOST: 500,
     ErrorCode.TIME_LIMIT_EXCEEDED: 500,
+    ErrorCode.TOO_MANY_ATTEMPTS: 500,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
         default_factory=lambda: ["interactive", "bulk"]
     )
     worker_heartbeat_s: float = 10.0
+    max_attempts: int = 3
+    batch_size: int = 0  # chunks per model call; 0 = auto (1 on CPU, 8 on CUDA)
 
     # --- decoding and speed (issue 3) -------------------------------------------------------
     chunk_s: float = 25.0

@@ -1,0 +1,52 @@
+"""Flask application factory: the thin HTTP front of the job service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import Flask, current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import make_engine, make_session_factory
+from shared.queue import make_celery
+from shared.settings import Settings, load_settings
+
+
+@dataclass(slots=True)
+class Services:
+    """What the request handlers need, built once per app (never module globals)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    celery: Celery
+
+
+def services() -> Services:
+    return current_app.extensions["stt"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    # Flask answers 413 before our handler reads a byte beyond the limit (plus form overhead).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
+    app.json.ensure_ascii = False  # Vietnamese stays readable in JSON answers
+    engine = make_engine(settings.database_url)
+    app.extensions["stt"] = Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        celery=make_celery(settings),
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+
+    from api import errors, health, jobs, legacy
+
+    errors.register(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(jobs.bp)
+    app.register_blueprint(legacy.bp)
+    return app

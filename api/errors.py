@@ -1,0 +1,66 @@
+"""One JSON error shape for every failure: {"error": {"code", "message"}}."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from kombu.exceptions import OperationalError as BrokerError
+from sqlalchemy.exc import OperationalError as DatabaseError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from shared.errors import ErrorCode, SttError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.UPLOAD_TOO_LARGE,
+}
+
+
+def error_response(error: SttError) -> tuple[Response, int]:
+    return jsonify(error.to_dict()), error.http_status
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(SttError)
+    def _stt(error: SttError):  # noqa: ANN202
+        return error_response(error)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(_error: RequestEntityTooLarge):  # noqa: ANN202
+        limit = app.extensions["stt"].settings.max_upload_mb
+        return error_response(
+            SttError(ErrorCode.UPLOAD_TOO_LARGE, f"upload exceeds STT_MAX_UPLOAD_MB={limit:g}")
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):  # noqa: ANN202
+        code = _HTTP_CODES.get(error.code or 500, ErrorCode.INVALID_REQUEST)
+        response = jsonify({"error": {"code": code.value, "message": error.description}})
+        return response, error.code or 400
+
+    @app.errorhandler(BrokerError)
+    def _broker(error: BrokerError):  # noqa: ANN202
+        log.warning("broker unavailable: %s", error)
+        response, status = error_response(
+            SttError(ErrorCode.BROKER_UNAVAILABLE, "the job queue is unavailable; retry shortly")
+        )
+        response.headers["Retry-After"] = "5"
+        return response, status
+
+    @app.errorhandler(DatabaseError)
+    def _database(error: DatabaseError):  # noqa: ANN202
+        log.warning("database unavailable: %s", error)
+        response, status = error_response(
+            SttError(ErrorCode.DATABASE_UNAVAILABLE, "the database is unavailable; retry shortly")
+        )
+        response.headers["Retry-After"] = "5"
+        return response, status
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):  # noqa: ANN202
+        log.exception("unhandled error")
+        return error_response(SttError(ErrorCode.INTERNAL_ERROR, "internal error"))

@@ -1,0 +1,75 @@
+"""Liveness and readiness: /healthz answers while the process runs; /readyz checks job needs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, jsonify
+from sqlalchemy import select
+
+from api.app import services
+from shared.db import ping
+from shared.models import Worker, utcnow
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():  # noqa: ANN201
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():  # noqa: ANN201
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    workers = _recent_workers() if checks["database"] == "ok" else []
+    checks["workers"] = "ok" if workers else "no worker seen recently"
+    ready = all(value == "ok" for value in checks.values())
+    warnings = [
+        f"worker {w['name']} serves a fallback model ({w['model_id']})"
+        for w in workers
+        if w["fallback"]
+    ] + [
+        f"model {w['model_id']} is licensed {w['model_license']}: not for commercial use"
+        for w in workers
+        if w["model_license"] and "nc" in w["model_license"].lower().split("-")
+    ]
+    body = {"status": "ready" if ready else "not ready", "checks": checks, "workers": workers}
+    body["warnings"] = sorted(set(warnings))
+    return jsonify(body), 200 if ready else 503
+
+
+def _check_database() -> str:
+    try:
+        ping(services().engine)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+def _check_broker() -> str:
+    try:
+        with services().celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+def _recent_workers() -> list[dict]:
+    svc = services()
+    horizon = utcnow() - timedelta(seconds=svc.settings.worker_heartbeat_s * 3)
+    with svc.sessions() as session:
+        rows = session.scalars(select(Worker).where(Worker.last_seen >= horizon))
+        return [
+            {
+                "name": w.name,
+                "queues": w.queues.split(","),
+                "engine": w.engine,
+                "model_id": w.model_id,
+                "model_license": w.model_license,
+                "device": w.device,
+                "fallback": w.fallback,
+            }
+            for w in rows
+        ]

@@ -1,0 +1,109 @@
+"""/v1/jobs: submit, poll, list, cancel or delete, and read transcripts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from flask import Blueprint, Response, jsonify, request
+
+from api.app import services
+from api.serialize import job_json
+from api.submission import build_submission, request_fields
+from shared import jobs as job_store
+from shared.errors import ErrorCode, SttError
+from shared.models import Job, JobStatus
+from shared.queue import enqueue_transcription
+
+bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
+MAX_PAGE = 200
+
+
+def submit_job(
+    fields: dict, audio_path: str | None, extra_roots: tuple[Path, ...] = ()
+) -> tuple[Job, bool]:
+    """Record the job, commit, then enqueue: a message never names a row that doesn't exist."""
+    svc = services()
+    sub = build_submission(request, svc.settings, fields, audio_path, extra_roots)
+    job_folder = job_store.job_dir(svc.settings.data_dir, sub.job_id)
+    try:
+        with svc.sessions() as session:
+            job, created = job_store.create_job(session, sub)
+            if created:
+                _enqueue_or_forget(session, job)
+    except BaseException:
+        shutil.rmtree(job_folder, ignore_errors=True)
+        raise
+    if not created:
+        shutil.rmtree(job_folder, ignore_errors=True)  # the replay's own copy of the upload
+    return job, created
+
+
+def _enqueue_or_forget(session, job: Job) -> None:  # noqa: ANN001
+    """A job the broker refused is removed again, so the client's 503 means "nothing accepted"."""
+    svc = services()
+    try:
+        enqueue_transcription(svc.celery, svc.settings, job.id, job.queue)
+    except Exception:
+        session.delete(job)
+        session.commit()
+        raise
+
+
+@bp.post("")
+def create_job():  # noqa: ANN201
+    fields = request_fields(request)
+    job, created = submit_job(fields, fields.get("audio_path"))
+    response = jsonify(job_json(job))
+    response.status_code = 202 if created else 200
+    response.headers["Location"] = response.json["links"]["self"]
+    return response
+
+
+@bp.get("")
+def list_jobs():  # noqa: ANN201
+    try:
+        limit = max(1, min(int(request.args.get("limit", 50)), MAX_PAGE))
+    except ValueError as exc:
+        raise SttError(ErrorCode.INVALID_REQUEST, "limit must be an integer") from exc
+    with services().sessions() as session:
+        jobs, cursor = job_store.list_jobs(
+            session, request.args.get("status"), limit, request.args.get("cursor")
+        )
+        return jsonify({"jobs": [job_json(j) for j in jobs], "next_cursor": cursor})
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str):  # noqa: ANN201
+    with services().sessions() as session:
+        return jsonify(job_json(job_store.get_job(session, job_id)))
+
+
+@bp.delete("/<job_id>")
+def delete_job(job_id: str):  # noqa: ANN201
+    svc = services()
+    with svc.sessions() as session:
+        job = job_store.get_job(session, job_id)
+        outcome = job_store.cancel_or_delete(session, job, svc.settings.data_dir)
+        if outcome == "deleted":
+            return Response(status=204)
+        return jsonify(job_json(job))
+
+
+@bp.get("/<job_id>/transcript")
+def get_transcript(job_id: str):  # noqa: ANN201
+    with services().sessions() as session:
+        job = job_store.get_job(session, job_id)
+        if job.status != JobStatus.COMPLETED:
+            raise SttError(ErrorCode.JOB_NOT_FINISHED, f"the job is {job.status}, not completed")
+        from shared.formats import render
+
+        fmt = request.args.get("format", "txt")
+        result = job.result or {}
+        try:
+            body, mimetype = render(
+                fmt, result.get("segments", []), job.transcript or "", job.duration_s or 0.0
+            )
+        except ValueError as exc:
+            raise SttError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
+        return Response(body, mimetype=mimetype)

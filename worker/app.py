@@ -1,0 +1,25 @@
+"""The Celery application the workers run: ``celery -A worker.app worker``.
+
+The model is loaded once per worker process, right after the fork (``worker_process_init``):
+CUDA contexts and big tensors must not be created in the parent and inherited by children.
+"""
+
+from __future__ import annotations
+
+from celery.signals import worker_process_init
+
+from shared.logs import configure_logging
+from shared.queue import make_celery
+from shared.settings import load_settings
+from worker import runtime
+
+settings = load_settings()
+configure_logging(settings)
+celery = make_celery(settings, name="stt-worker")
+celery.conf.include = ["worker.tasks"]
+app = celery
+
+
+@worker_process_init.connect
+def _load_model(**_kwargs: object) -> None:
+    runtime.init_process(settings, pool_child=True)

@@ -1,0 +1,101 @@
+"""Per-process worker state: settings, database sessions and the loaded model.
+
+Celery runs one task at a time per process; the model lives here for the life of the process
+and is never loaded per task. A model that cannot be loaded stops the whole worker with a
+message that names it, instead of a pool that respawns children which fail again forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import make_engine, make_session_factory, session_scope
+from shared.errors import SttError
+from shared.models import Worker, utcnow
+from shared.pipeline import Transcriber, build_transcriber
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    sessions: sessionmaker[Session]
+    transcriber: Transcriber
+    name: str
+
+
+_runtime: Runtime | None = None
+
+
+def init_process(settings: Settings, pool_child: bool = False) -> Runtime:
+    global _runtime
+    if _runtime is not None:
+        return _runtime
+    try:
+        transcriber = build_transcriber(settings)
+    except SttError as exc:
+        log.critical("worker cannot start: %s", exc.message)
+        if pool_child:
+            _stop_worker()
+        raise
+    sessions = make_session_factory(make_engine(settings.database_url))
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    _runtime = Runtime(settings, sessions, transcriber, name)
+    _start_heartbeat(_runtime)
+    info = transcriber.engine.info
+    log.info("worker %s ready: %s %s on %s", name, info.engine, info.model, info.device)
+    return _runtime
+
+
+def get() -> Runtime:
+    """The process's runtime; the solo pool has no worker_process_init, so load on first use."""
+    if _runtime is None:
+        from shared.settings import load_settings
+
+        return init_process(load_settings())
+    return _runtime
+
+
+def _stop_worker() -> None:
+    """Ask the Celery main process to shut down; otherwise it would respawn us forever."""
+    parent = os.getppid()
+    if parent > 1:
+        os.kill(parent, signal.SIGTERM)
+
+
+def _start_heartbeat(rt: Runtime) -> None:
+    def beat() -> None:
+        while True:
+            try:
+                _write_heartbeat(rt)
+            except Exception as exc:  # noqa: BLE001 - a missed beat must not kill the worker
+                log.warning("heartbeat failed: %s", exc)
+            threading.Event().wait(rt.settings.worker_heartbeat_s)
+
+    threading.Thread(target=beat, name="stt-heartbeat", daemon=True).start()
+
+
+def _write_heartbeat(rt: Runtime) -> None:
+    info = rt.transcriber.engine.info
+    with session_scope(rt.sessions) as session:
+        session.merge(
+            Worker(
+                name=rt.name,
+                queues=",".join(rt.settings.worker_queues),
+                engine=info.engine,
+                model_id=info.model,
+                model_license=info.license,
+                device=info.device,
+                fallback=info.fallback,
+                last_seen=utcnow(),
+            )
+        )
