@@ -1,0 +1,263 @@
+"""Cut long recordings into engine-sized chunks at pauses, streaming, and stitch the results.
+
+Engines have a sweet spot (and Whisper a hard limit) of about 30 s, and a 2-hour file must not
+be held in memory, so the pipeline reads fixed blocks and this module turns them into chunks of
+at most ``max_chunk_s`` whose cuts fall in pauses found by VAD, never inside a word when a pause
+exists. Only a stretch of speech longer than ``max_chunk_s`` with no pause (music, crosstalk) is
+cut mid-speech, into equal pieces that overlap by ``overlap_s``; ``stitch`` later removes the
+words both pieces heard. Times are global to the file throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from shared.engines.base import SAMPLE_RATE, ChunkResult, Segment, Word
+
+Span = tuple[float, float]
+
+
+class Detector(Protocol):
+    def speech_spans(self, audio: np.ndarray, offset_s: float = 0.0) -> list[Span]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    start_s: float
+    end_s: float
+    audio: np.ndarray
+
+
+def _normalise(spans: Iterable[Span], lo: float, hi: float) -> list[Span]:
+    """Sort, clip to [lo, hi], drop empty spans and merge overlapping ones."""
+    out: list[list[float]] = []
+    for s, e in sorted((max(lo, s), min(hi, e)) for s, e in spans):
+        if e <= s:
+            continue
+        if out and s <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], e)
+        else:
+            out.append([s, e])
+    return [(s, e) for s, e in out]
+
+
+def _split_span(s: float, e: float, max_chunk_s: float, overlap_s: float) -> list[Span]:
+    """Equal pieces of at most max_chunk_s overlapping by overlap_s (no pause to cut at)."""
+    n = math.ceil((e - s - overlap_s) / (max_chunk_s - overlap_s) - 1e-9)
+    piece = (e - s + (n - 1) * overlap_s) / n
+    step = piece - overlap_s
+    return [(s + k * step, e if k == n - 1 else s + k * step + piece) for k in range(n)]
+
+
+def _group(spans: list[Span], max_chunk_s: float, overlap_s: float, min_fill: float) -> list[Span]:
+    """Speech extents of the chunks: runs of spans that fit, closed at the longest pause."""
+    groups: list[Span] = []
+    i, n = 0, len(spans)
+    while i < n:
+        s, e = spans[i]
+        if e - s > max_chunk_s:
+            groups.extend(_split_span(s, e, max_chunk_s, overlap_s))
+            i += 1
+            continue
+        last = i
+        while last + 1 < n and spans[last + 1][1] - s <= max_chunk_s:
+            last += 1
+        best = last
+        if last < n - 1:  # more speech follows: among well-filled ends, cut at the longest pause
+            full = [k for k in range(i, last + 1) if spans[k][1] - s >= min_fill * max_chunk_s]
+            if full:
+                best = max(full, key=lambda k: (spans[k + 1][0] - spans[k][1], k))
+        groups.append((s, spans[best][1]))
+        i = best + 1
+    return groups
+
+
+def plan_chunks(
+    spans: list[Span],
+    total_s: float,
+    max_chunk_s: float,
+    pad_s: float = 0.2,
+    overlap_s: float = 1.0,
+    start_s: float = 0.0,
+    min_fill: float = 0.5,
+) -> list[Span]:
+    """Chunks ``(start_s, end_s)`` covering all speech in [start_s, total_s].
+
+    Spans are packed while their extent fits ``max_chunk_s``; once a chunk is at least
+    ``min_fill`` full, the cut goes into the longest following pause, which keeps sentences
+    together. Each chunk is padded by up to ``pad_s`` into the silence around it, at most half
+    of a pause so neighbours never overlap, and never beyond ``max_chunk_s`` in total. Only
+    pieces of one over-long span overlap each other.
+    """
+    if overlap_s * 2 >= max_chunk_s:
+        raise ValueError("overlap_s must be less than half of max_chunk_s")
+    groups = _group(_normalise(spans, start_s, total_s), max_chunk_s, overlap_s, min_fill)
+    chunks: list[Span] = []
+    for k, (a, b) in enumerate(groups):
+        prev = groups[k - 1][1] if k else None
+        nxt = groups[k + 1][0] if k + 1 < len(groups) else None
+        left = pad_s if prev is None else max(0.0, min(pad_s, (a - prev) / 2))
+        right = pad_s if nxt is None else max(0.0, min(pad_s, (nxt - b) / 2))
+        slack = max(0.0, max_chunk_s - (b - a))
+        left = min(left, slack / 2)
+        right = min(right, slack - left)
+        chunks.append((max(start_s, a - left), min(total_s, b + right)))
+    return chunks
+
+
+class StreamChunker:
+    """Turns a stream of audio blocks into chunks with a buffer of at most ``window_s`` audio.
+
+    Each time the buffer fills, VAD runs on it, chunks that later audio cannot change are
+    emitted, and the buffer keeps only what is still undecided (from the next chunk's start,
+    with ``context_s`` of lead-in so VAD does not start cold on speech). Block boundaries play no
+    part in the cuts, so a word straddling two blocks stays whole. ``peak_buffered_samples`` and
+    ``consumed_s`` are there for tests and progress reporting.
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        max_chunk_s: float = 25.0,
+        pad_s: float = 0.2,
+        overlap_s: float = 1.0,
+        window_s: float | None = None,
+        guard_s: float = 1.0,
+        context_s: float = 1.0,
+    ) -> None:
+        self.detector, self.max_chunk_s, self.pad_s = detector, max_chunk_s, pad_s
+        self.overlap_s, self.guard_s, self.context_s = overlap_s, guard_s, context_s
+        # the floor guarantees each pass frees room: undecided audio is < max + guard + context
+        floor = max_chunk_s + 2 * pad_s + guard_s + context_s + 2.0
+        self.window_s = max(window_s or 3 * max_chunk_s, floor)
+        self._buf = np.zeros(int(self.window_s * SAMPLE_RATE), dtype=np.float32)
+        self._n = 0  # samples held in _buf
+        self._b0 = 0  # global sample index of _buf[0]
+        self.peak_buffered_samples = 0
+        self.consumed_s = 0.0
+
+    def chunks(self, blocks: Iterable[np.ndarray]) -> Iterator[Chunk]:
+        cap = self._buf.size
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32).reshape(-1)
+            pos = 0
+            while pos < block.size:
+                take = min(cap - self._n, block.size - pos)
+                self._buf[self._n : self._n + take] = block[pos : pos + take]
+                self._n, pos = self._n + take, pos + take
+                self.consumed_s += take / SAMPLE_RATE
+                self.peak_buffered_samples = max(self.peak_buffered_samples, self._n)
+                if self._n == cap:
+                    yield from self._process(final=False)
+        yield from self._process(final=True)
+
+    def _process(self, final: bool) -> Iterator[Chunk]:
+        b0, b1 = self._b0 / SAMPLE_RATE, (self._b0 + self._n) / SAMPLE_RATE
+        spans = self.detector.speech_spans(self._buf[: self._n], offset_s=b0)
+        plan = plan_chunks(spans, b1, self.max_chunk_s, self.pad_s, self.overlap_s, start_s=b0)
+        ready = len(plan)
+        if not final:
+            ready = 0
+            for k, (s, e) in enumerate(plan):
+                # near the buffer's end VAD may not have seen the pause yet; the last chunk
+                # waits while later speech could still join it
+                if e > b1 - self.guard_s or (k == len(plan) - 1 and s >= b1 - self.max_chunk_s):
+                    break
+                ready = k + 1
+        for s, e in plan[:ready]:
+            i, j = self._index(s), self._index(e)
+            if j > i:
+                start, end = (self._b0 + i) / SAMPLE_RATE, (self._b0 + j) / SAMPLE_RATE
+                yield Chunk(start, end, self._buf[i:j].copy())
+        if final:
+            self._b0, self._n = self._b0 + self._n, 0
+            return
+        last_end = plan[ready - 1][1] if ready else b0
+        nxt = plan[ready][0] if ready < len(plan) else b1 - self.guard_s
+        if nxt < last_end:  # a forced split goes on: keep its overlap
+            cut = nxt
+        else:
+            cut = max(last_end, min(nxt, b1 - self.guard_s) - self.context_s)
+        drop = self._index(cut)
+        if drop <= 0:
+            raise RuntimeError("chunker made no progress; window_s too small")
+        self._buf[: self._n - drop] = self._buf[drop : self._n].copy()
+        self._b0, self._n = self._b0 + drop, self._n - drop
+
+    def _index(self, t: float) -> int:
+        return min(self._n, max(0, round(t * SAMPLE_RATE) - self._b0))
+
+
+def iter_chunks(
+    blocks: Iterable[np.ndarray], detector: Detector, max_chunk_s: float = 25.0, **kwargs: float
+) -> Iterator[Chunk]:
+    """Chunks of a block stream; see ``StreamChunker`` for the keyword arguments."""
+    return StreamChunker(detector, max_chunk_s, **kwargs).chunks(blocks)
+
+
+def shift_result(result: ChunkResult, offset_s: float) -> ChunkResult:
+    """Move a chunk-relative result onto the file's timeline."""
+
+    def word(w: Word) -> Word:
+        return Word(w.text, w.start + offset_s, w.end + offset_s, w.confidence)
+
+    segments = [
+        Segment(s.text, s.start + offset_s, s.end + offset_s, [word(w) for w in s.words])
+        for s in result.segments
+    ]
+    return ChunkResult(result.text, segments)
+
+
+def keep_between(result: ChunkResult, lo: float, hi: float) -> ChunkResult:
+    """Keep the words (or word-less segments) whose midpoint lies in [lo, hi)."""
+
+    def inside(a: float, b: float) -> bool:
+        return lo <= (a + b) / 2 < hi
+
+    segments: list[Segment] = []
+    for seg in result.segments:
+        words = [w for w in seg.words if inside(w.start, w.end)]
+        if len(words) == len(seg.words) and (words or inside(seg.start, seg.end)):
+            segments.append(seg)
+        elif words:
+            segments.append(
+                Segment(" ".join(w.text for w in words), words[0].start, words[-1].end, words)
+            )
+    if segments == result.segments:
+        return result
+    return ChunkResult(" ".join(s.text.strip() for s in segments if s.text.strip()), segments)
+
+
+def stitch(parts: Iterable[tuple[float, float, ChunkResult]]) -> Iterator[ChunkResult]:
+    """Global-time results from ``(chunk start_s, chunk end_s, chunk-relative result)`` in order.
+
+    Where two chunks overlap (forced splits), the overlap is cut at its middle: the first chunk
+    keeps the words whose midpoint lies before it, the second those after. Cutting in the middle
+    rather than at the first chunk's end keeps the word that the first chunk heard only in part.
+    Results without segments carry no times and pass through untrimmed. Yields lag one part
+    behind, because a chunk's tail is only settled once the next chunk's start is known.
+    """
+    held: tuple[float, ChunkResult, float] | None = None  # (end_s, global result, keep-from)
+    for start, end, result in parts:
+        current = shift_result(result, start)
+        lo = -math.inf
+        if held is not None:
+            prev_end, prev, prev_lo = held
+            cut = (start + prev_end) / 2 if start < prev_end else math.inf
+            yield keep_between(prev, prev_lo, cut)
+            lo = cut if cut != math.inf else -math.inf
+        held = (end, current, lo)
+    if held is not None:
+        yield keep_between(held[1], held[2], math.inf)
+
+
+def merge_results(results: Iterable[ChunkResult]) -> ChunkResult:
+    """One result from stitched ones: texts joined by a space, segments concatenated."""
+    items = list(results)
+    text = " ".join(r.text.strip() for r in items if r.text.strip())
+    return ChunkResult(text, [s for r in items for s in r.segments])

@@ -1,0 +1,194 @@
+"""Render a finished transcript as plain text, JSON, SRT or WebVTT.
+
+Subtitles are read, not searched, so long segments are cut into cues short enough to read in
+time (at most ``MAX_CUE_S`` seconds and ``MAX_CUE_CHARS`` characters, two lines of
+``LINE_CHARS``), always at word boundaries and timed from word times when the engine gave them.
+All text leaves in Unicode NFC: Vietnamese tone marks typed or decoded as combining characters
+would otherwise compare, search and display differently from the same word precomposed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from shared.engines.base import Segment, Word
+
+MAX_CUE_S = 7.0
+MAX_CUE_CHARS = 84
+LINE_CHARS = 42
+
+MIMETYPES: dict[str, str] = {
+    "txt": "text/plain; charset=utf-8",
+    "json": "application/json",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+}
+FORMATS: tuple[str, ...] = tuple(MIMETYPES)
+
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    start: float
+    end: float
+    text: str
+
+
+def clean(text: str) -> str:
+    """NFC with whitespace collapsed (a blank line inside a cue would end it in SRT/VTT)."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def _units(seg: Segment) -> list[tuple[str, float, float]]:
+    """Timed words of a segment; without word times, spread the segment's time by characters."""
+    timed = [(clean(w.text), w.start, w.end) for w in seg.words if clean(w.text)]
+    if timed:
+        return timed
+    tokens = clean(seg.text).split(" ")
+    weights = [len(t) + 1 for t in tokens]
+    per_char = (seg.end - seg.start) / sum(weights)
+    out, t = [], seg.start
+    for token, weight in zip(tokens, weights, strict=True):
+        out.append((token, t, t + weight * per_char))
+        t += weight * per_char
+    return out
+
+
+def cues(
+    segments: Sequence[Segment], max_s: float = MAX_CUE_S, max_chars: int = MAX_CUE_CHARS
+) -> list[Cue]:
+    """Subtitle cues: a segment that fits is one cue, a longer one is split between words."""
+    out: list[Cue] = []
+    for seg in segments:
+        text = clean(seg.text)
+        if not text:
+            continue
+        if len(text) <= max_chars and seg.end - seg.start <= max_s:
+            out.append(Cue(seg.start, max(seg.start, seg.end), text))
+            continue
+        group: list[tuple[str, float, float]] = []
+        for unit in _units(seg):
+            joined = len(" ".join(u[0] for u in group)) + 1 + len(unit[0])
+            if group and (joined > max_chars or unit[2] - group[0][1] > max_s):
+                out.append(_cue(group))
+                group = []
+            group.append(unit)
+        if group:
+            out.append(_cue(group))
+    return out
+
+
+def _cue(group: list[tuple[str, float, float]]) -> Cue:
+    start = group[0][1]
+    return Cue(start, max(start, group[-1][2]), " ".join(u[0] for u in group))
+
+
+def _wrap(text: str) -> str:
+    """Two balanced lines when the cue is too wide for one, broken at the space nearest mid."""
+    if len(text) <= LINE_CHARS or " " not in text:
+        return text
+    mid = len(text) // 2
+    spaces = [i for i, ch in enumerate(text) if ch == " "]
+    cut = min(spaces, key=lambda i: abs(i - mid))
+    return text[:cut] + "\n" + text[cut + 1 :]
+
+
+def _timestamp(t: float, sep: str) -> str:
+    ms = max(0, round(t * 1000))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_srt(segments: Sequence[Segment]) -> str:
+    blocks = [
+        f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{_wrap(c.text)}\n"
+        for i, c in enumerate(cues(segments), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(segments: Sequence[Segment]) -> str:
+    def escape(text: str) -> str:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    blocks = [
+        f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n{escape(_wrap(c.text))}\n"
+        for c in cues(segments)
+    ]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+def to_dict(
+    segments: Sequence[Segment], text: str, duration_s: float, language: str = "vi"
+) -> dict[str, object]:
+    """The JSON document: times in seconds rounded to milliseconds, confidences may be null."""
+
+    def conf(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(sum(known) / len(known), 4) if known else None
+
+    return {
+        "text": clean(text),
+        "language": language,
+        "duration": round(duration_s, 3),
+        "segments": [
+            {
+                "text": clean(s.text),
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "confidence": conf([w.confidence for w in s.words]),
+                "words": [
+                    {
+                        "text": clean(w.text),
+                        "start": round(w.start, 3),
+                        "end": round(w.end, 3),
+                        "confidence": None if w.confidence is None else round(w.confidence, 4),
+                    }
+                    for w in s.words
+                ],
+            }
+            for s in segments
+        ],
+    }
+
+
+def render(
+    fmt: str, segments: Sequence[Segment], text: str, duration_s: float, language: str = "vi"
+) -> tuple[str, str]:
+    """``(body, mimetype)`` of the transcript in ``fmt``; ValueError for an unknown format."""
+    key = fmt.strip().lower()
+    if key not in MIMETYPES:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if not segments and clean(text) and key in ("srt", "vtt"):
+        # an engine without times: one segment over the file, split into cues by characters
+        segments = [Segment(text, 0.0, max(duration_s, 0.0))]
+    if key == "txt":
+        body = clean(text or " ".join(s.text for s in segments))
+        body = body + "\n" if body else ""
+    elif key == "json":
+        body = json.dumps(to_dict(segments, text, duration_s, language), ensure_ascii=False)
+    elif key == "srt":
+        body = to_srt(segments)
+    else:
+        body = to_vtt(segments)
+    return body, MIMETYPES[key]
+
+
+def segments_from_json(items: Sequence[dict]) -> list[Segment]:
+    """Segments back from the job row's stored result (dataclasses serialised with asdict)."""
+    return [
+        Segment(
+            item["text"],
+            item["start"],
+            item["end"],
+            [Word(w["text"], w["start"], w["end"], w.get("confidence")) for w in item["words"]],
+        )
+        for item in items
+    ]

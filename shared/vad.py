@@ -1,0 +1,123 @@
+"""Speech detection with silero-vad, loaded once per process from the model inside the package.
+
+The chunker needs to know where the pauses are so it can cut long recordings between words.
+silero-vad ships its weights in the wheel, so nothing is downloaded. The preferred backend is
+the batched ("sequence") ONNX model: it runs a whole window in a few ONNX calls on one
+onnxruntime thread (about 0.1 s per minute of audio on a 2-core CPU) and never touches torch's
+thread pool, which belongs to the ASR engine. The TorchScript model is the fallback for
+installs without onnxruntime or an older silero-vad; it runs with one torch thread and gives the
+thread count back afterwards.
+
+Importing ``silero_vad`` calls ``torch.set_num_threads(1)`` as a side effect; that would silently
+slow the engine down, so the import happens here, once, with the thread count restored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from shared.engines.base import SAMPLE_RATE
+
+_lock = threading.Lock()
+
+
+def _import_silero() -> Any:
+    """Import silero_vad without letting it change torch's global thread count."""
+    threads = torch.get_num_threads()
+    try:
+        import silero_vad
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    return silero_vad
+
+
+class SpeechDetector:
+    """Finds speech spans in 16 kHz mono float32 audio; one instance per process is enough.
+
+    ``threshold`` is silero's speech probability cut-off; ``min_silence_ms`` is the shortest
+    pause that separates two spans (shorter pauses are not cut points); ``speech_pad_ms`` widens
+    each span so word edges (soft consonants, trailing tones) stay inside it.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        min_silence_ms: int = 100,
+        speech_pad_ms: int = 30,
+        min_speech_ms: int = 250,
+        prefer_onnx: bool = True,
+    ) -> None:
+        self.threshold = threshold
+        self.min_silence_ms = min_silence_ms
+        self.speech_pad_ms = speech_pad_ms
+        self.min_speech_ms = min_speech_ms
+        self.backend, self._model, self._timestamps = self._load(prefer_onnx)
+
+    @staticmethod
+    def _load(prefer_onnx: bool) -> tuple[str, Any, Callable[..., list[dict[str, int]]]]:
+        with _lock:
+            silero = _import_silero()
+            if prefer_onnx:
+                try:
+                    model = silero.load_silero_vad(sequence=True)
+                    return "onnx-sequence", model, silero.get_speech_timestamps_sequence
+                except (ImportError, AttributeError, TypeError, OSError):
+                    pass  # no onnxruntime or an older silero-vad: use TorchScript below
+            threads = torch.get_num_threads()
+            try:
+                model = silero.load_silero_vad()
+            finally:
+                torch.set_num_threads(threads)
+            return "jit", model, silero.get_speech_timestamps
+
+    def speech_spans(self, audio: np.ndarray, offset_s: float = 0.0) -> list[tuple[float, float]]:
+        """Return ``(start_s, end_s)`` speech spans, shifted by ``offset_s`` to global time.
+
+        Each call is independent (model state is reset), so callers should start windows in
+        silence or accept that the first ~30 ms of a window may be detected late.
+        """
+        samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
+        if samples.size < 512:  # shorter than one silero frame: nothing to decide on
+            return []
+        kwargs: dict[str, Any] = {
+            "threshold": self.threshold,
+            "sampling_rate": SAMPLE_RATE,
+            "min_speech_duration_ms": self.min_speech_ms,
+            "min_silence_duration_ms": self.min_silence_ms,
+            "speech_pad_ms": self.speech_pad_ms,
+        }
+        with _lock:  # the model objects carry state between frames: one caller at a time
+            if self.backend == "jit":
+                stamps = self._run_jit(samples, kwargs)
+            else:
+                stamps = self._timestamps(samples, self._model, **kwargs)
+        return [
+            (offset_s + s["start"] / SAMPLE_RATE, offset_s + s["end"] / SAMPLE_RATE) for s in stamps
+        ]
+
+    def _run_jit(self, samples: np.ndarray, kwargs: dict[str, Any]) -> list[dict[str, int]]:
+        """Run TorchScript silero on one thread (it is a tiny model), then restore the pool."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                return self._timestamps(torch.from_numpy(samples), self._model, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+
+_shared: SpeechDetector | None = None
+
+
+def default_detector() -> SpeechDetector:
+    """The process-wide detector with default parameters, loaded on first use."""
+    global _shared
+    if _shared is None:
+        _shared = SpeechDetector()
+    return _shared
