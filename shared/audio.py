@@ -1,0 +1,272 @@
+"""Audio decoding for the pipeline: any supported upload -> 16 kHz mono float32, streamed.
+
+Everything goes through PyAV (it bundles the ffmpeg libraries, so no system binary is needed)
+in one streaming code path: memory is bounded by the block size, not the file length, so 2-hour
+recordings work. The format is recognised from the file's content, never its name, and the
+demuxer is forced to the sniffed one, so a renamed playlist or concat script is never
+interpreted. Duration is enforced by counting decoded samples, because headers can lie.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+
+from shared.engines.base import SAMPLE_RATE
+from shared.errors import ErrorCode, SttError
+
+SUPPORTED_FORMATS: frozenset[str] = frozenset({"wav", "flac", "ogg", "mp3", "m4a"})
+SNIFF_BYTES = 64
+SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file is digital silence, not quiet speech
+# Our format name -> the ffmpeg demuxer forced for it (no probing of other demuxers).
+_DEMUXERS = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3", "m4a": "mov"}
+# Only local files: nested opens (playlists, references) cannot reach URLs or other protocols.
+_OPEN_OPTIONS = {"protocol_whitelist": "file"}
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PreparedAudio:
+    format: str
+    duration_s: float
+    peak: float
+    samples: int
+    path: Path
+
+
+def sniff_format(head: bytes) -> str | None:
+    """Name the container from its first bytes (read at least SNIFF_BYTES), else None."""
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head.startswith(b"fLaC"):
+        return "flac"
+    if head.startswith(b"OggS"):
+        return "ogg"
+    if head[4:8] == b"ftyp":  # ISO base media: m4a, mp4, 3gp
+        return "m4a"
+    if head.startswith(b"ID3") or _is_mpeg_audio_frame(head):
+        return "mp3"
+    return None
+
+
+def _is_mpeg_audio_frame(head: bytes) -> bool:
+    """A Layer III frame header (MP3 without ID3); not I/II, so a UTF-16 BOM (FF FE) is no MP3."""
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    return version != 1 and layer == 1 and head[2] >> 4 != 15 and (head[2] >> 2) & 3 != 3
+
+
+def detect_format(path: Path) -> str:
+    """Sniff ``path``'s content; raise SttError if it is missing, empty or not supported."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        raise SttError(ErrorCode.FILE_NOT_FOUND, f"audio file not found: {path}") from None
+    except IsADirectoryError:
+        raise SttError(ErrorCode.NOT_A_FILE, f"not a file: {path}") from None
+    if not head:
+        raise SttError(ErrorCode.EMPTY_AUDIO, "the audio file is empty (0 bytes)")
+    fmt = sniff_format(head)
+    if fmt is None:
+        supported = ", ".join(sorted(SUPPORTED_FORMATS))
+        raise SttError(
+            ErrorCode.UNSUPPORTED_FORMAT, f"unrecognised audio content; supported: {supported}"
+        )
+    return fmt
+
+
+def iter_decoded(path: Path, max_duration_s: float, block_s: float = 30.0) -> Iterator[np.ndarray]:
+    """Yield float32 mono 16 kHz blocks of ``block_s`` seconds (the last one shorter).
+
+    Raises AUDIO_TOO_LONG as soon as the decoded sample count passes the limit, so a file
+    whose header under-states its length is stopped early without being held in memory.
+    """
+    fmt = detect_format(path)
+    max_samples, block = int(max_duration_s * SAMPLE_RATE), max(1, int(block_s * SAMPLE_RATE))
+    pending: list[np.ndarray] = []
+    buffered = total = 0
+    with closing(_decode_mono_16k(Path(path), fmt)) as decoded:  # closes the file on any exit
+        for samples in decoded:
+            total += len(samples)
+            if total > max_samples:
+                limit = f"{max_duration_s:g} s"
+                raise SttError(ErrorCode.AUDIO_TOO_LONG, f"audio is longer than the {limit} limit")
+            pending.append(samples)
+            buffered += len(samples)
+            if buffered >= block:
+                joined = np.concatenate(pending)
+                full = len(joined) // block * block
+                yield from (joined[i : i + block] for i in range(0, full, block))
+                pending, buffered = [joined[full:]], len(joined) - full
+    if total == 0:
+        raise SttError(ErrorCode.EMPTY_AUDIO, "the audio decodes to no samples")
+    if buffered:
+        yield np.concatenate(pending)
+
+
+def _decode_mono_16k(path: Path, fmt: str) -> Iterator[np.ndarray]:
+    """Decode and resample frame by frame; a mid-stream format change gets a fresh resampler."""
+    try:
+        container = av.open(
+            str(path.resolve()),
+            format=_DEMUXERS[fmt],
+            container_options=_OPEN_OPTIONS,
+            metadata_errors="replace",  # corrupt tags must not fail the decode
+        )
+    except av.error.FFmpegError as exc:
+        raise _undecodable(fmt, exc) from exc
+    with container, closing(_decode_frames(container, fmt)) as frames:
+        resampler, setup = None, None
+        for frame in frames:
+            key = (frame.format.name, frame.layout.name, frame.sample_rate)
+            if key != setup:
+                yield from _resample(resampler, None)
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                setup = key
+            yield from _resample(resampler, frame)
+        yield from _resample(resampler, None)
+
+
+def _resample(resampler: av.AudioResampler | None, frame: av.AudioFrame | None):
+    """Resample one frame (None flushes); a passthrough resampler may hand back None."""
+    if resampler is None:
+        return
+    try:
+        out = resampler.resample(frame)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise SttError(ErrorCode.UNDECODABLE_AUDIO, f"cannot resample the audio: {exc}") from exc
+    for f in out:
+        if f is not None and f.samples:  # corrupt float streams can hold NaN/inf: zero them
+            yield np.nan_to_num(f.to_ndarray().reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _decode_frames(container: av.container.InputContainer, fmt: str) -> Iterator[av.AudioFrame]:
+    """Decode the best audio stream, skipping bad packets and stopping at a read error.
+
+    That mirrors ffmpeg: a stream that is corrupt part-way keeps what decoded. Only when
+    nothing decoded at all is the file reported as undecodable.
+    """
+    # best() skips streams with unusable parameters; decoding one of those reports it properly
+    stream = container.streams.best("audio") or next(iter(container.streams.audio), None)
+    if stream is None:
+        raise SttError(ErrorCode.EMPTY_AUDIO, f"the {fmt} file contains no audio stream")
+    if (ctx := stream.codec_context) is None:
+        raise SttError(
+            ErrorCode.DECODER_UNAVAILABLE,
+            f"no decoder for the audio codec in this {fmt} file (unknown, or missing from this"
+            " build): install ffmpeg/PyAV with a decoder for it",
+        )
+    packets, produced, error = container.demux(stream), 0, None
+    while True:
+        try:
+            packet = next(packets, None)
+        except av.error.FFmpegError as exc:  # unreadable container data: treat as the end
+            packet, error = None, exc
+        if packet is not None and packet.size == 0:
+            continue  # demux's own flush packets; we flush once, below, at the real end
+        try:
+            frames = ctx.decode(packet)
+        except av.error.FFmpegError as exc:  # one bad packet: skip it, as ffmpeg does
+            frames, error = [], exc
+        produced += sum(f.samples for f in frames)
+        yield from frames
+        if packet is None:
+            break
+    if produced == 0 and error is not None:
+        raise _undecodable(fmt, error)
+    if error is not None:
+        log.warning("%s audio partly corrupt; kept %d decoded samples: %s", fmt, produced, error)
+
+
+def _undecodable(fmt: str, exc: Exception) -> SttError:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return SttError(ErrorCode.UNDECODABLE_AUDIO, f"cannot decode the {fmt} audio: {reason}")
+
+
+def prepare_audio(
+    src: Path, dst_wav: Path, max_duration_s: float, block_s: float = 30.0
+) -> PreparedAudio:
+    """Decode ``src`` and write it peak-normalised as 16 kHz mono PCM_16 WAV at ``dst_wav``.
+
+    Two streamed passes (the peak is only known at the end): decoded float32 goes to a temp
+    file beside ``dst_wav``, then is scaled block by block. Temp files never outlive the call.
+    """
+    src, dst_wav = Path(src), Path(dst_wav)
+    fmt = detect_format(src)
+    dst_wav.parent.mkdir(parents=True, exist_ok=True)
+    raw, tmp_wav = (_temp_beside(dst_wav, suffix) for suffix in (".f32.part", ".wav.part"))
+    try:
+        samples, peak = _spool(iter_decoded(src, max_duration_s, block_s), raw)
+        if peak < SILENCE_PEAK:
+            raise SttError(ErrorCode.SILENT_AUDIO, "the audio is digital silence")
+        _write_normalised(raw, tmp_wav, peak, max(1, int(block_s * SAMPLE_RATE)))
+        os.replace(tmp_wav, dst_wav)  # readers never see a half-written WAV
+    finally:
+        raw.unlink(missing_ok=True)
+        tmp_wav.unlink(missing_ok=True)
+    return PreparedAudio(fmt, samples / SAMPLE_RATE, peak, samples, dst_wav)
+
+
+def _temp_beside(dst: Path, suffix: str) -> Path:
+    """A unique hidden name beside dst (same filesystem, so os.replace is atomic).
+
+    Not mkstemp: its 0600 mode would stick to the final WAV; these get the usual umask.
+    """
+    return dst.with_name(f".{dst.name}.{uuid.uuid4().hex}{suffix}")
+
+
+def _spool(blocks: Iterator[np.ndarray], raw: Path) -> tuple[int, float]:
+    """Pass 1: append blocks to ``raw`` as float32; return (sample count, peak)."""
+    samples, peak = 0, 0.0
+    with open(raw, "wb") as f:
+        for block in blocks:
+            block.astype(np.float32, copy=False).tofile(f)
+            samples += len(block)
+            peak = max(peak, float(np.abs(block).max()))
+    return samples, peak
+
+
+def _write_normalised(raw: Path, dst: Path, peak: float, block: int) -> None:
+    """Pass 2: scale ``raw`` by 1/peak block by block into a PCM_16 WAV."""
+    with (
+        open(raw, "rb") as f,
+        sf.SoundFile(
+            dst, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV"
+        ) as out,
+    ):
+        while (x := np.fromfile(f, dtype=np.float32, count=block)).size:
+            out.write(np.clip(x / peak, -1.0, 1.0))
+
+
+def iter_wav_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+    """Read a processed (mono 16 kHz) WAV back as float32 blocks without loading it whole."""
+    yield from sf.blocks(str(path), blocksize=block_samples, dtype="float32")
+
+
+def load_wav(path: Path) -> np.ndarray:
+    """Load a whole processed (mono 16 kHz) WAV as float32, for short files and tests."""
+    data, sr = sf.read(str(path), dtype="float32")
+    if sr != SAMPLE_RATE or data.ndim != 1:
+        raise ValueError(f"{path} is not 16 kHz mono processed audio")
+    return data
+
+
+def peak_normalise(x: np.ndarray) -> np.ndarray:
+    """Scale so the largest magnitude is 1.0; digital silence cannot be scaled up, so reject."""
+    if x.size == 0:
+        raise SttError(ErrorCode.EMPTY_AUDIO, "the audio has no samples")
+    peak = float(np.max(np.abs(x)))
+    if not peak >= SILENCE_PEAK:  # also catches NaN
+        raise SttError(ErrorCode.SILENT_AUDIO, "the audio is digital silence")
+    return (x / peak).astype(np.float32, copy=False)

@@ -1,0 +1,41 @@
+"""Pick and load the configured ASR engine (once per worker process).
+
+Engine modules are imported lazily: each pulls in a heavy runtime (transformers/torch for
+wav2vec2, CTranslate2 for Whisper), and a worker should only pay for the one it uses.
+"""
+
+from __future__ import annotations
+
+from shared.engines.base import Engine
+from shared.settings import Settings
+
+# STT_PRECISION in CTranslate2's words, so STT_PRECISION=fp32 turns reduced precision off for
+# either engine ("auto" leaves the Whisper engine's own per-device default in place).
+_WHISPER_COMPUTE_TYPE = {"auto": "auto", "fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def load_engine(settings: Settings) -> Engine:
+    """Build the engine named by ``STT_ENGINE`` from the settings; raises SttError on failure."""
+    if settings.engine == "wav2vec2":
+        from shared.engines.wav2vec2 import Wav2Vec2Engine
+
+        return Wav2Vec2Engine(
+            settings.model,
+            settings.device,
+            settings.precision,
+            settings.lm_path,
+            settings.lm_alpha,
+            settings.lm_beta,
+            settings.model_license,
+            batch_size=settings.batch_size,
+        )
+    if settings.engine == "whisper":
+        from shared.engines.whisper import WhisperEngine
+
+        return WhisperEngine(
+            settings.model,
+            settings.device,
+            compute_type=_WHISPER_COMPUTE_TYPE[settings.precision],
+            license=settings.model_license,
+        )
+    raise ValueError(f"unknown engine {settings.engine!r}: use STT_ENGINE=wav2vec2 or whisper")

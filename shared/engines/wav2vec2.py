@@ -1,0 +1,205 @@
+"""wav2vec2 CTC engine: the first version's model path, plus timing, beam search and batching.
+
+The baseline steps are kept: ``Wav2Vec2Processor`` + ``Wav2Vec2ForCTC.from_pretrained`` once,
+``processor(audio, sampling_rate=16000)``, a forward pass without autograd, argmax decoding
+equal to ``processor.batch_decode``. What is added: log-probabilities per chunk (for word
+timings, confidences and beam search), reduced precision where the hardware has it, and
+batching on GPU only where it cannot change the output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+from shared.ctc import (
+    CtcDecoding,
+    CtcVocab,
+    beam_decode,
+    get_decoder,
+    greedy_decode,
+    pyctcdecode_labels,
+)
+from shared.device import resolve_device, resolve_precision
+from shared.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions, EngineInfo, Segment
+from shared.errors import ErrorCode, SttError
+
+_CUDA_BATCH_SIZE = 8
+_LICENSE_LINE = re.compile(r"^license:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
+
+
+def card_license(model: str) -> str | None:
+    """The ``license:`` of a local model dir's README.md front matter (Hub model card format)."""
+    readme = Path(model) / "README.md"
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not text.startswith("---"):
+        return None
+    front_matter = text[3:].split("\n---", 1)[0]
+    match = _LICENSE_LINE.search(front_matter)
+    return match.group(1) if match else None
+
+
+def plan_batches(lengths: list[int], batch_size: int, pad: bool) -> list[list[int]]:
+    """Group chunk indices into model calls, longest first.
+
+    With ``pad`` (models that take an attention mask) neighbours in length order share a call,
+    so padding stays small. Without it only equal-length chunks share a call: group-norm
+    wav2vec2 (the base models) sees zero padding as audio and would transcribe differently.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for index in order:
+        last = groups[-1] if groups else None
+        fits = last is not None and len(last) < batch_size
+        if fits and (pad or lengths[last[0]] == lengths[index]):
+            last.append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def _load(model: str, device: torch.device) -> tuple[Wav2Vec2Processor, Wav2Vec2ForCTC]:
+    """``from_pretrained`` once; any failure (missing dir, offline Hub, OOM) is MODEL_LOAD_FAILED.
+
+    ``Wav2Vec2Processor`` rather than ``AutoProcessor``: for repos that ship a KenLM,
+    AutoProcessor returns ``Wav2Vec2ProcessorWithLM``, whose ``batch_decode`` does beam search.
+    """
+    try:
+        processor = Wav2Vec2Processor.from_pretrained(model)
+        network = Wav2Vec2ForCTC.from_pretrained(model, dtype=torch.float32)
+        network.to(device).eval()
+    except Exception as exc:  # from_pretrained raises a dozen unrelated exception types
+        raise SttError(
+            ErrorCode.MODEL_LOAD_FAILED,
+            f"could not load wav2vec2 model {model!r} on {device}: {exc}. Set STT_MODEL to a "
+            "local directory holding a saved Wav2Vec2ForCTC and its processor, or to a Hub id "
+            "this machine can reach (or has in its Hugging Face cache).",
+        ) from exc
+    return processor, network
+
+
+class Wav2Vec2Engine:
+    """A loaded wav2vec2 CTC model; one instance per worker process."""
+
+    def __init__(
+        self,
+        model: str,
+        device: str = "auto",
+        precision: str = "auto",
+        lm_path: Path | None = None,
+        lm_alpha: float = 0.5,
+        lm_beta: float = 1.0,
+        license: str | None = None,  # shadows the builtin on purpose: EngineInfo's name
+        batch_size: int = 0,
+    ) -> None:
+        """``batch_size`` 0 means auto: 8 on CUDA, 1 on CPU (batching does not pay on CPU)."""
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.processor, self.model = _load(model, self.device)
+        config = self.model.config
+        self.vocab = CtcVocab.from_tokenizer(self.processor.tokenizer, config.vocab_size)
+        self.frame_s = config.inputs_to_logits_ratio / SAMPLE_RATE
+        self.pads = config.feat_extract_norm == "layer" and bool(
+            self.processor.feature_extractor.return_attention_mask
+        )
+        auto_batch = _CUDA_BATCH_SIZE if self.device.type == "cuda" else 1
+        self.batch_size = batch_size if batch_size > 0 else auto_batch
+        self.lm_path = lm_path
+        self.lm_alpha = lm_alpha
+        self.lm_beta = lm_beta
+        if lm_path is not None:  # load the LM now: a bad path should stop start-up, not a job
+            if not Path(lm_path).is_file():
+                raise SttError(
+                    ErrorCode.MODEL_LOAD_FAILED,
+                    f"language model {str(lm_path)!r} not found; fix or unset STT_LM_PATH",
+                )
+            get_decoder(pyctcdecode_labels(self.vocab), str(lm_path), lm_alpha, lm_beta)
+        self.info = EngineInfo(
+            engine="wav2vec2",
+            model=model,
+            device=str(self.device),
+            license=license if license is not None else card_license(model),
+        )
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def _frames(self, lengths: list[int]) -> list[int]:
+        counts = self.model._get_feat_extract_output_lengths(torch.tensor(lengths))
+        return [max(int(n), 0) for n in counts]
+
+    def _forward(self, chunks: list[np.ndarray], frames: list[int]) -> list[np.ndarray]:
+        """One model call; padding (when any) comes with the attention mask the model expects."""
+        inputs = self.processor(
+            chunks, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt"
+        )
+        values = inputs["input_values"].to(self.device)
+        mask = inputs.get("attention_mask")
+        with torch.inference_mode(), self._autocast():
+            out = self.model(values, attention_mask=None if mask is None else mask.to(self.device))
+        log_probs = torch.log_softmax(out.logits.float(), dim=-1).cpu().numpy()
+        return [np.ascontiguousarray(row[:n]) for row, n in zip(log_probs, frames, strict=True)]
+
+    def logits(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
+        """Per chunk, float32 ``frames x vocab`` log-probabilities, trimmed to its own frames.
+
+        Chunks too short for one frame (under 25 ms) get an empty matrix without a model call.
+        """
+        audio = [np.asarray(chunk, dtype=np.float32) for chunk in chunks]
+        if any(chunk.ndim != 1 for chunk in audio):
+            raise ValueError("chunks must be 1-D mono float32 arrays at 16 kHz")
+        frames = self._frames([len(chunk) for chunk in audio]) if audio else []
+        out = [np.zeros((0, self.model.config.vocab_size), np.float32) for _ in audio]
+        live = [i for i, count in enumerate(frames) if count > 0]
+        groups = plan_batches([len(audio[i]) for i in live], self.batch_size, self.pads)
+        for group in groups:
+            indices = [live[g] for g in group]
+            batch = [audio[i] for i in indices]
+            rows = self._forward(batch, [frames[i] for i in indices])
+            for i, row in zip(indices, rows, strict=True):
+                out[i] = row
+        return out
+
+    def decode(self, log_probs: np.ndarray, options: DecodeOptions) -> CtcDecoding:
+        if options.decoder == "greedy":
+            return greedy_decode(log_probs, self.vocab, self.frame_s)
+        if options.decoder == "beam":
+            return beam_decode(
+                log_probs,
+                self.vocab,
+                beam_width=options.beam_width,
+                hotwords=options.hotwords,
+                hotword_weight=options.hotword_weight,
+                lm_path=self.lm_path,
+                alpha=self.lm_alpha,
+                beta=self.lm_beta,
+                frame_s=self.frame_s,
+            )
+        raise SttError(ErrorCode.INVALID_REQUEST, f"unknown decoder {options.decoder!r}")
+
+    def transcribe_batch(
+        self, chunks: list[np.ndarray], options: DecodeOptions
+    ) -> list[ChunkResult]:
+        """Greedy (default) or beam decoding; one Segment per non-empty chunk, holding its words."""
+        results = []
+        for log_probs in self.logits(chunks):
+            decoded = self.decode(log_probs, options)
+            if not decoded.text:
+                results.append(ChunkResult(text=""))
+                continue
+            words = decoded.words
+            start = words[0].start if words else 0.0
+            end = words[-1].end if words else log_probs.shape[0] * self.frame_s
+            segment = Segment(text=decoded.text, start=start, end=end, words=words)
+            results.append(ChunkResult(text=decoded.text, segments=[segment]))
+        return results
