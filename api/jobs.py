@@ -12,6 +12,7 @@ from api.serialize import job_json
 from api.submission import build_submission, request_fields
 from shared import jobs as job_store
 from shared.errors import ErrorCode, SttError
+from shared.formats import render, segments_from_json
 from shared.models import Job, JobStatus
 from shared.queue import enqueue_transcription
 
@@ -96,14 +97,11 @@ def get_transcript(job_id: str):  # noqa: ANN201
         job = job_store.get_job(session, job_id)
         if job.status != JobStatus.COMPLETED:
             raise SttError(ErrorCode.JOB_NOT_FINISHED, f"the job is {job.status}, not completed")
-        from shared.formats import render
-
         fmt = request.args.get("format", "txt")
         result = job.result or {}
         try:
-            body, mimetype = render(
-                fmt, result.get("segments", []), job.transcript or "", job.duration_s or 0.0
-            )
+            segments = segments_from_json(result.get("segments", []))
+            body, mimetype = render(fmt, segments, job.transcript or "", job.duration_s or 0.0)
         except ValueError as exc:
             raise SttError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
         return Response(body, mimetype=mimetype)

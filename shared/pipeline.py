@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.audio import SAMPLE_RATE, iter_wav_blocks, load_wav, prepare_audio
-from shared.chunking import iter_chunks, shift_result, stitch_overlap
+from shared.chunking import Chunk, iter_chunks, stitch
 from shared.engines import load_engine
 from shared.engines.base import ChunkResult, DecodeOptions, Engine, Segment
 from shared.settings import Settings
-from shared.vad import SpeechDetector
+from shared.vad import SpeechDetector, default_detector
 
 ProgressFn = Callable[[float], None]
 BLOCK_S = 30.0
@@ -89,28 +89,37 @@ class Transcriber:
     def _chunked(
         self, wav: Path, duration_s: float, options: DecodeOptions, progress: ProgressFn
     ) -> list[Segment]:
+        parts = self._transcribed_chunks(wav, duration_s, options, progress)
+        return [segment for result in stitch(parts) for segment in result.segments]
+
+    def _transcribed_chunks(
+        self, wav: Path, duration_s: float, options: DecodeOptions, progress: ProgressFn
+    ) -> Iterator[tuple[float, float, ChunkResult]]:
+        """(start, end, chunk-relative result) per chunk, transcribed in batches."""
         blocks = iter_wav_blocks(wav, int(BLOCK_S * SAMPLE_RATE))
-        segments: list[Segment] = []
-        batch: list = []
+        batch: list[Chunk] = []
         for chunk in iter_chunks(blocks, self.detector, self.chunk_s):
             batch.append(chunk)
             if len(batch) >= self.batch_size:
-                segments = self._flush(batch, segments, options)
+                yield from self._run_batch(batch, options)
                 progress(batch[-1].end_s / max(duration_s, 1e-9))
                 batch = []
         if batch:
-            segments = self._flush(batch, segments, options)
-        return segments
+            yield from self._run_batch(batch, options)
 
-    def _flush(self, batch: list, segments: list[Segment], options: DecodeOptions) -> list[Segment]:
-        results: list[ChunkResult] = self.engine.transcribe_batch([c.audio for c in batch], options)
+    def _run_batch(
+        self, batch: list[Chunk], options: DecodeOptions
+    ) -> Iterator[tuple[float, float, ChunkResult]]:
+        results = self.engine.transcribe_batch([c.audio for c in batch], options)
         for chunk, result in zip(batch, results, strict=True):
-            segments = stitch_overlap(segments, shift_result(result, chunk.start_s).segments)
-        return segments
+            if result.text and not result.segments:  # give time-less engines one segment
+                length = chunk.end_s - chunk.start_s
+                result = ChunkResult(result.text, [Segment(result.text, 0.0, length)])
+            yield chunk.start_s, chunk.end_s, result
 
 
 def build_transcriber(settings: Settings, engine: Engine | None = None) -> Transcriber:
     engine = engine or load_engine(settings)
     batch = settings.batch_size or (8 if engine.info.device.startswith("cuda") else 1)
-    detector = None if getattr(engine, "prefers_whole_file", False) else SpeechDetector()
+    detector = None if getattr(engine, "prefers_whole_file", False) else default_detector()
     return Transcriber(engine, detector, settings.chunk_s, batch)
