@@ -18,8 +18,8 @@ from typing import Any
 
 from shared.audio import SAMPLE_RATE, iter_wav_blocks, load_wav, prepare_audio
 from shared.chunking import Chunk, iter_chunks, stitch
-from shared.engines import load_engine
 from shared.engines.base import ChunkResult, DecodeOptions, Engine, Segment
+from shared.engines.loader import load_serving_engine
 from shared.settings import Settings
 from shared.vad import SpeechDetector, default_detector
 
@@ -119,7 +119,7 @@ class Transcriber:
 
 
 def build_transcriber(settings: Settings, engine: Engine | None = None) -> Transcriber:
-    engine = engine or load_engine(settings)
+    engine = engine or load_serving_engine(settings)
     batch = settings.batch_size or (8 if engine.info.device.startswith("cuda") else 1)
     detector = None if getattr(engine, "prefers_whole_file", False) else default_detector()
     return Transcriber(engine, detector, settings.chunk_s, batch)

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     engine: Literal["wav2vec2", "whisper"] = "wav2vec2"
     device: str = "auto"
     model_license: str | None = None
+    model_cache_dir: Path | None = None  # where assembled models live; None: ~/.cache/vi-stt
 
     # --- storage and queue ------------------------------------------------------------------
     var_dir: Path = Path("var")
@@ -61,6 +62,13 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = 10.0
     max_attempts: int = 3
     batch_size: int = 0  # chunks per model call; 0 = auto (1 on CPU, 8 on CUDA)
+
+    # --- web and metrics (issue 6) ----------------------------------------------------------
+    # Each worker process serves Prometheus metrics here; 0 turns the exporter off. Several
+    # workers on one host (one per GPU) take the next free port, up to `_tries` ports above.
+    worker_metrics_port: int = 9808
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port_tries: int = 16
 
     # --- decoding and speed (issue 3) -------------------------------------------------------
     chunk_s: float = 25.0

