@@ -1,0 +1,145 @@
+"""/v1/batches: many server paths in one request, each answered on its own.
+
+A batch is a backfill through HTTP: the same submitter as ``stt backfill`` (bulk queue, one job
+per content+model+options, so a file already done or queued is answered by its earlier job).
+An item that cannot be queued (outside the roots, missing, not audio) is reported in the
+answer and stored on the batch; it never fails the other items. Only a malformed request (no
+list, too many paths) is refused as a whole. The API sends every item at once, so the request
+size is capped (STT_BATCH_MAX_PATHS); archives go through ``stt backfill``, which has a window.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from api.app import services
+from api.serialize import job_json
+from api.submission import _callback_url, _metadata, decoding_options, request_fields
+from shared.backfill import Item, Outcome, submit_batch
+from shared.errors import ErrorCode, SttError
+from shared.jobs import _decode_cursor, encode_cursor
+from shared.models import Batch, BatchState, Job, JobStatus
+
+bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
+DEFAULT_PAGE, MAX_PAGE = 100, 500
+UNFINISHED = (JobStatus.QUEUED, JobStatus.PROCESSING)
+
+
+@bp.post("")
+def create_batch():  # noqa: ANN201
+    svc = services()
+    fields = request_fields(request)
+    meta = _metadata(fields.get("metadata"))
+    callback_url, options = _callback_url(fields.get("callback_url")), decoding_options(fields)
+    items = _items(fields.get("paths"), svc.settings.batch_max_paths, meta)
+    batch_id, outcomes = submit_batch(
+        svc.settings, svc.sessions, svc.celery, items, source="api", meta=meta,
+        callback_url=callback_url, options=options,
+    )
+    with svc.sessions() as session:
+        body = batch_json(session, _load(session, batch_id))
+    body["results"] = [_result(outcome) for outcome in outcomes]
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = body["links"]["self"]
+    return response
+
+
+@bp.get("/<batch_id>")
+def get_batch(batch_id: str):  # noqa: ANN201
+    limit = _limit(request.args.get("limit", DEFAULT_PAGE))
+    with services().sessions() as session:
+        batch = _load(session, batch_id)
+        jobs, cursor = _jobs_page(session, batch.id, limit, request.args.get("cursor"))
+        body = batch_json(session, batch)
+        body["jobs"] = [job_json(job) for job in jobs]
+        body["next_cursor"] = cursor
+        return jsonify(body)
+
+
+def batch_json(session: Session, batch: Batch) -> dict[str, Any]:
+    counts = _status_counts(session, batch.id)
+    unfinished = sum(counts[status] for status in UNFINISHED)
+    return {
+        "id": str(batch.id),
+        "source": batch.source,
+        "state": batch.state,
+        "done": batch.state == BatchState.SUBMITTED and unfinished == 0,
+        "items": {
+            "total": batch.total_items, "queued": batch.queued_items,
+            "existing": batch.existing_items, "rejected": batch.rejected_items,
+        },
+        "jobs_by_status": counts,
+        "rejected": batch.rejected,
+        "metadata": batch.meta,
+        "callback_url": batch.callback_url,
+        "created_at": batch.created_at.isoformat(),
+        "submitted_at": batch.submitted_at.isoformat() if batch.submitted_at else None,
+        "links": {"self": url_for("batches.get_batch", batch_id=batch.id, _external=True)},
+    }
+
+
+def _items(raw: Any, cap: int, meta: dict[str, Any]) -> list[Item]:
+    if not isinstance(raw, list) or not raw:
+        raise SttError(ErrorCode.INVALID_REQUEST, "`paths` must be a non-empty JSON list")
+    if len(raw) > cap:
+        raise SttError(
+            ErrorCode.BATCH_TOO_LARGE,
+            f"{len(raw)} paths; at most {cap} per batch (STT_BATCH_MAX_PATHS): split the list,"
+            " or use `stt backfill` on the server",
+        )
+    # A non-string entry becomes a path no file has, and is rejected as an item like any other.
+    return [Item(item if isinstance(item, str) else "", meta) for item in raw]
+
+
+def _result(outcome: Outcome) -> dict[str, Any]:
+    result = outcome.to_json()
+    if result["job_id"]:
+        result["links"] = {"job": url_for("jobs.get_job", job_id=result["job_id"], _external=True)}
+    return result
+
+
+def _load(session: Session, raw_id: str | uuid.UUID) -> Batch:
+    try:
+        batch_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
+    except ValueError as exc:
+        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {raw_id!r}") from exc
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {batch_id}")
+    return batch
+
+
+def _status_counts(session: Session, batch_id: uuid.UUID) -> dict[str, int]:
+    counts = {status.value: 0 for status in JobStatus}
+    query = select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
+    for status, count in session.execute(query):
+        counts[status] = count
+    return counts
+
+
+def _jobs_page(
+    session: Session, batch_id: uuid.UUID, limit: int, cursor: str | None
+) -> tuple[list[Job], str | None]:
+    """Oldest first (the order they were submitted), keyset-paginated on (created_at, id)."""
+    query = select(Job).where(Job.batch_id == batch_id).order_by(Job.created_at, Job.id)
+    if cursor:
+        created, job_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(Job.created_at > created, and_(Job.created_at == created, Job.id > job_id))
+        )
+    jobs = list(session.scalars(query.limit(limit + 1)))
+    next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
+    return jobs[:limit], next_cursor
+
+
+def _limit(raw: Any) -> int:
+    try:
+        return max(1, min(int(raw), MAX_PAGE))
+    except (TypeError, ValueError) as exc:
+        raise SttError(ErrorCode.INVALID_REQUEST, "limit must be an integer") from exc

@@ -1,0 +1,546 @@
+"""Bulk backfill of archived recordings: server paths -> one ``bulk`` job per distinct content.
+
+It takes the API's path (``shared.jobs.create_job``, commit, then
+``shared.queue.enqueue_transcription``) and adds what a long run over an archive needs:
+
+* a content key as the job's idempotency key, ``backfill:<sha256>:<engine+model+options hash>``,
+  so a file already transcribed or already queued (by an earlier run, by another path to the
+  same bytes, or by ``POST /v1/batches``) is never queued twice;
+* ``jobs.enqueued_at``, written once the message is sent: a queued row without it was committed
+  by a run that died before sending, and the next run that meets the file sends it;
+* a bounded window of unfinished jobs per run (``--max-in-flight``): the run waits for its
+  earlier jobs before sending more, so the broker never holds an archive's worth of messages.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.audio import detect_format
+from shared.backfill_progress import InFlight, Progress, Report, ResultLine, write_results
+from shared.db import make_engine, make_session_factory
+from shared.errors import ErrorCode, SttError
+from shared.jobs import Submission, create_job
+from shared.models import TERMINAL, Batch, BatchState, Job, JobStatus, utcnow
+from shared.paths import resolve_allowed
+from shared.queue import enqueue_transcription, make_celery
+from shared.settings import Settings
+from shared.webhooks import accept_callback_url
+
+BULK = "bulk"
+KEY_PREFIX = "backfill:"
+REJECTED_KEPT = 100  # rejected items stored on the batch row; the rest are only counted
+SAVE_EVERY = 200  # items between updates of a command-line run's batch row
+NOT_AUDIO = frozenset({ErrorCode.UNSUPPORTED_FORMAT, ErrorCode.EMPTY_AUDIO})
+
+
+class ItemState(StrEnum):
+    QUEUED = "queued"  # sent by this submission: new, recovered or retried
+    EXISTING = "existing"  # an earlier job for the same content, model and options answers it
+    REJECTED = "rejected"  # refused at the door: path, format or unreadable
+    IGNORED = "ignored"  # found by walking a folder, but not audio
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    path: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    walked: bool = False  # found by walking a folder: non-audio files are ignored, not rejected
+
+
+@dataclass(slots=True)
+class Outcome:
+    item: Item
+    state: ItemState
+    job_id: uuid.UUID | None = None
+    job_status: str | None = None
+    error: SttError | None = None
+    recovered: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        error = self.error.to_dict()["error"] if self.error else None
+        job_id = str(self.job_id) if self.job_id else None
+        return {
+            "path": self.item.path, "status": self.state.value, "job_id": job_id,
+            "job_status": self.job_status, "error": error,
+        }
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the submitter did with each item; stored on the batch row."""
+
+    found: int = 0
+    queued: int = 0
+    recovered: int = 0
+    existing: int = 0
+    rejected: int = 0
+    ignored: int = 0
+    rejected_items: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.queued + self.existing + self.rejected + self.ignored
+
+    def add(self, outcome: Outcome) -> None:
+        state = outcome.state
+        if state is ItemState.QUEUED:
+            self.queued += 1
+            self.recovered += outcome.recovered
+        elif state is ItemState.EXISTING:
+            self.existing += 1
+        elif state is ItemState.IGNORED:
+            self.ignored += 1
+        else:
+            self.rejected += 1
+            if len(self.rejected_items) < REJECTED_KEPT:
+                self.rejected_items.append(outcome.to_json())
+
+
+# --- keys and options ------------------------------------------------------------------------
+
+
+def normalise_options(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    """Spell the decoder out, so "default" and "greedy" name the same job (and the same key)."""
+    result = {**options, "decoder": options.get("decoder") or settings.decoder}
+    if result["decoder"] == "beam":
+        result.setdefault("beam_width", settings.beam_width)
+    return result
+
+
+def options_fingerprint(settings: Settings, options: dict[str, Any]) -> str:
+    """Engine, model and decoding options: what else, besides the bytes, shapes a transcript."""
+    material = {"engine": settings.engine, "model": settings.model, "options": options}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def backfill_key(sha256: str, fingerprint: str) -> str:
+    """Fits jobs.idempotency_key (255): the model may be a long local path, so it is hashed."""
+    return f"{KEY_PREFIX}{sha256}:{fingerprint}"
+
+
+# --- discovery -------------------------------------------------------------------------------
+
+
+def discover(
+    paths: Sequence[Path], glob: str | None, manifest: Path | None,
+    meta: dict[str, Any], roots: Sequence[Path],
+) -> list[Item]:
+    """Every file named, found under a named folder, or listed in the manifest, in that order."""
+    items: list[Item] = []
+    for path in paths:
+        path = path.absolute()
+        if path.is_dir():
+            _ensure_inside(path, roots)
+            items.extend(_walk(path, glob, meta))
+        else:
+            items.append(Item(str(path), meta))
+    if manifest is not None:
+        items.extend(read_manifest(manifest, meta))
+    return items
+
+
+def _ensure_inside(folder: Path, roots: Sequence[Path]) -> None:
+    """Refuse a folder outside the roots up front, rather than every file found in it."""
+    resolved = folder.resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        raise SttError(
+            ErrorCode.PATH_NOT_ALLOWED,
+            f"{folder} is outside the allowed audio roots (STT_ALLOWED_AUDIO_ROOTS)",
+        )
+
+
+def _walk(folder: Path, glob: str | None, meta: dict[str, Any]) -> Iterator[Item]:
+    """Sorted, so a re-run meets the files in the same order. Without a glob every file is a
+    candidate and its content decides (as everywhere in the service), not its extension."""
+    if glob:
+        found = [p for p in folder.glob(glob) if p.is_file()]
+    else:
+        found = [Path(top) / name for top, _dirs, names in os.walk(folder) for name in names]
+    return (Item(str(p), meta, walked=True) for p in sorted(found))
+
+
+def read_manifest(manifest: Path, meta: dict[str, Any]) -> Iterator[Item]:
+    """CSV with a ``path`` column (relative paths are relative to the manifest's folder); any
+    other non-empty column becomes job metadata, over the command's own ``--metadata``."""
+    with manifest.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if "path" not in (reader.fieldnames or []):
+            raise SttError(ErrorCode.INVALID_REQUEST, f"{manifest} has no `path` column")
+        for row in reader:
+            raw = (row.pop("path") or "").strip()
+            if not raw:
+                continue
+            extra = {k: v for k, v in row.items() if isinstance(k, str) and v not in (None, "")}
+            path = Path(raw) if Path(raw).is_absolute() else manifest.absolute().parent / raw
+            yield Item(str(path), {**meta, **extra})
+
+
+# --- submission ------------------------------------------------------------------------------
+
+
+class Submitter:
+    """Turns one server path into exactly one bulk job, whatever happened before."""
+
+    def __init__(
+        self, settings: Settings, sessions: sessionmaker[Session], celery: Celery,
+        batch_id: uuid.UUID, *, options: dict[str, Any] | None = None,
+        callback_url: str | None = None, retry_failed: bool = False,
+    ) -> None:
+        self.settings, self.sessions, self.celery = settings, sessions, celery
+        self.batch_id = batch_id
+        self.options = normalise_options(settings, options or {})
+        self.fingerprint = options_fingerprint(settings, self.options)
+        self.callback_url = callback_url
+        self.retry_failed = retry_failed
+
+    def submit(self, item: Item) -> Outcome:
+        prepared = self.prepare(item)
+        return prepared if isinstance(prepared, Outcome) else self.commit(item, prepared)
+
+    def prepare(self, item: Item) -> Submission | Outcome:
+        """Check the path and read the file (slow for long recordings, safe to interrupt)."""
+        try:
+            path = resolve_allowed(item.path, self.settings.allowed_audio_roots)
+            fmt = detect_format(path)
+            with path.open("rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        except SttError as exc:
+            ignored = item.walked and exc.code in NOT_AUDIO
+            return Outcome(item, ItemState.IGNORED if ignored else ItemState.REJECTED, error=exc)
+        except OSError as exc:
+            error = SttError(ErrorCode.FILE_NOT_FOUND, f"cannot read {item.path}: {exc}")
+            return Outcome(item, ItemState.REJECTED, error=error)
+        return Submission(
+            job_id=uuid.uuid4(), source="path", input_path=path, original_filename=path.name,
+            sha256=digest, input_format=fmt, queue=BULK, meta=item.meta,
+            callback_url=self.callback_url, options=self.options,
+            idempotency_key=backfill_key(digest, self.fingerprint),
+        )
+
+    def answered(self, item: Item, sub: Submission) -> Outcome | None:
+        """The earlier job's outcome when this item needs no message at all, else None.
+
+        Lets a run skip what is done or already queued without waiting for room in its window.
+        """
+        columns = (Job.id, Job.status, Job.enqueued_at)  # not the stored transcript
+        with self.sessions() as session:
+            row = session.execute(
+                select(*columns).where(Job.idempotency_key == sub.idempotency_key)
+            ).first()
+        if row is None or self._needs_send(row.status, row.enqueued_at):
+            return None
+        return Outcome(item, ItemState.EXISTING, row.id, row.status)
+
+    def commit(self, item: Item, sub: Submission) -> Outcome:
+        """Create the row (create_job answers an existing key with its job), and send it
+        unless a message for it is already out."""
+        with self.sessions() as session:
+            job, created = self._create(session, sub)
+            if created:
+                self._send(session, job)
+                return Outcome(item, ItemState.QUEUED, job.id, JobStatus.QUEUED)
+            return self._existing(session, item, job)
+
+    def _find(self, session: Session, key: str | None) -> Job | None:
+        return session.scalar(select(Job).where(Job.idempotency_key == key))
+
+    def _create(self, session: Session, sub: Submission) -> tuple[Job, bool]:
+        try:
+            return create_job(session, sub)
+        except SttError as exc:  # the same content under another path or other metadata
+            if exc.code != ErrorCode.IDEMPOTENCY_CONFLICT:
+                raise
+            session.rollback()
+            job = self._find(session, sub.idempotency_key)
+            if job is None:
+                raise
+            return job, False
+
+    def _needs_send(self, status: str, enqueued_at: datetime | None) -> bool:
+        unsent = status == JobStatus.QUEUED and enqueued_at is None
+        return unsent or (self.retry_failed and status == JobStatus.FAILED)
+
+    def _existing(self, session: Session, item: Item, job: Job) -> Outcome:
+        if job.status == JobStatus.QUEUED and job.enqueued_at is None:
+            self._send(session, job)  # committed by a run that stopped before sending it
+            return Outcome(item, ItemState.QUEUED, job.id, job.status, recovered=True)
+        if self.retry_failed and job.status == JobStatus.FAILED and self._reset(session, job):
+            self._send(session, job)
+            return Outcome(item, ItemState.QUEUED, job.id, JobStatus.QUEUED, recovered=True)
+        return Outcome(item, ItemState.EXISTING, job.id, job.status)
+
+    def _reset(self, session: Session, job: Job) -> bool:
+        """Back to queued, conditionally: another run retrying it at once resets it only once."""
+        reset = session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == JobStatus.FAILED)
+            .values(
+                status=JobStatus.QUEUED, attempts=0, progress=0.0, error_code=None,
+                error_message=None, started_at=None, finished_at=None, enqueued_at=None,
+            )
+        ).rowcount
+        session.commit()
+        return bool(reset)
+
+    def _send(self, session: Session, job: Job) -> None:
+        enqueue_transcription(self.celery, self.settings, job.id, job.queue)
+        values: dict[str, Any] = {"enqueued_at": utcnow()}
+        if job.batch_id is None:
+            values["batch_id"] = self.batch_id
+        session.execute(update(Job).where(Job.id == job.id).values(**values))
+        session.commit()
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C until the current file's commit-and-send is done, then stop the run.
+
+    A hard kill in between is still safe (the row is found and sent next time); this only
+    keeps the common Ctrl-C from leaving such rows behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def open_batch(
+    sessions: sessionmaker[Session], source: str, total: int,
+    meta: dict[str, Any], callback_url: str | None,
+) -> uuid.UUID:
+    batch = Batch(
+        id=uuid.uuid4(), source=source, state=BatchState.SUBMITTING, total_items=total,
+        rejected=[], meta=meta, callback_url=callback_url,
+    )
+    with sessions() as session:
+        session.add(batch)
+        session.commit()
+    return batch.id
+
+
+def save_batch(
+    sessions: sessionmaker[Session], batch_id: uuid.UUID, tally: Tally, state: str | None = None
+) -> None:
+    values: dict[str, Any] = {
+        "queued_items": tally.queued, "existing_items": tally.existing,
+        "rejected_items": tally.rejected, "rejected": tally.rejected_items,
+    }
+    if state is not None:
+        values["state"] = state
+        values["submitted_at"] = utcnow() if state == BatchState.SUBMITTED else None
+    with sessions() as session:
+        session.execute(update(Batch).where(Batch.id == batch_id).values(**values))
+        session.commit()
+
+
+def submit_batch(
+    settings: Settings, sessions: sessionmaker[Session], celery: Celery, items: list[Item],
+    *, source: str, meta: dict[str, Any], callback_url: str | None, options: dict[str, Any],
+) -> tuple[uuid.UUID, list[Outcome]]:
+    """Submit every item at once (the API's batches, capped by STT_BATCH_MAX_PATHS)."""
+    batch_id = open_batch(sessions, source, len(items), meta, callback_url)
+    submitter = Submitter(
+        settings, sessions, celery, batch_id, options=options, callback_url=callback_url
+    )
+    tally, outcomes, state = Tally(found=len(items)), [], BatchState.INTERRUPTED
+    try:
+        for item in items:
+            outcome = submitter.submit(item)
+            tally.add(outcome)
+            outcomes.append(outcome)
+        state = BatchState.SUBMITTED
+    finally:
+        save_batch(sessions, batch_id, tally, state)
+    return batch_id, outcomes
+
+
+def parse_metadata(pairs: Sequence[str]) -> dict[str, str]:
+    """``k=v`` pairs from the command line."""
+    meta: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SttError(ErrorCode.INVALID_REQUEST, f"--metadata wants key=value, not {pair!r}")
+        meta[key.strip()] = value
+    return meta
+
+
+def check_callback_url(url: str | None, settings: Settings) -> str | None:
+    """The API's rule for callback URLs (http(s), webhooks enabled, host allowed)."""
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")) or len(url) > 2048:
+        raise SttError(ErrorCode.INVALID_REQUEST, "--callback-url must be an http(s) URL")
+    accept_callback_url(url, settings)
+    return url
+
+
+# --- the command-line run --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class BackfillRequest:
+    paths: list[Path] = field(default_factory=list)
+    glob: str | None = None
+    manifest: Path | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    callback_url: str | None = None
+    decoder: str | None = None
+    wait: bool = False
+    wait_timeout_s: float | None = None  # stop following after this long (jobs keep running)
+    out: Path | None = None
+    max_in_flight: int | None = None
+    retry_failed: bool = False
+    progress: bool | None = None  # None: a bar on a terminal only
+
+
+def run_backfill(settings: Settings, request: BackfillRequest) -> Report:
+    """Discover, then submit file by file inside the in-flight window; follow to the end if
+    asked. Ctrl-C ends the run cleanly with a report; running it again resumes."""
+    engine = make_engine(settings.database_url)
+    sessions, celery = make_session_factory(engine), make_celery(settings)
+    try:
+        items = discover(
+            request.paths, request.glob, request.manifest, request.metadata,
+            settings.allowed_audio_roots,
+        )
+        return _Run(settings, request, sessions, celery, items).execute()
+    finally:
+        celery.close()
+        engine.dispose()
+
+
+class _Run:
+    def __init__(
+        self, settings: Settings, request: BackfillRequest, sessions: sessionmaker[Session],
+        celery: Celery, items: list[Item],
+    ) -> None:
+        self.request, self.sessions, self.items = request, sessions, items
+        self.limit = request.max_in_flight or settings.backfill_max_in_flight
+        self.batch_id = open_batch(
+            sessions, "cli", len(items), request.metadata, request.callback_url
+        )
+        self.submitter = Submitter(
+            settings, sessions, celery, self.batch_id,
+            options={"decoder": request.decoder} if request.decoder else {},
+            callback_url=request.callback_url, retry_failed=request.retry_failed,
+        )
+        self.tally = Tally(found=len(items))
+        self.in_flight = InFlight(sessions, settings.backfill_poll_s)
+        self.progress = Progress(len(items), self.tally, request.progress)
+        self.lines: list[ResultLine] = []
+
+    def execute(self) -> Report:
+        started, state, interrupted = time.monotonic(), BatchState.INTERRUPTED, False
+        submit_s = 0.0
+        try:
+            self._submit_all()
+            state, submit_s = BatchState.SUBMITTED, time.monotonic() - started
+            if self.request.wait:
+                self.in_flight.wait_until(
+                    0, self.progress.finished, self.request.wait_timeout_s
+                )
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            save_batch(self.sessions, self.batch_id, self.tally, state)
+            self.progress.close()
+            if self.request.out is not None:
+                write_results(self.request.out, self.lines, self.sessions)
+        p, elapsed = self.progress, time.monotonic() - started
+        return Report(
+            self.batch_id, self.tally, p.done, p.failed, len(self.in_flight), p.audio_s,
+            submit_s or elapsed, elapsed, interrupted,
+        )
+
+    def _submit_all(self) -> None:
+        for item in self.items:
+            prepared = self.submitter.prepare(item)
+            if isinstance(prepared, Outcome):
+                self._record(prepared)
+                continue
+            if (known := self.submitter.answered(item, prepared)) is not None:
+                self._record(known)
+                continue
+            # Room for one more message: earlier jobs of this run (or left queued by an
+            # interrupted one) must finish first.
+            self.in_flight.wait_until(self.limit - 1, self.progress.finished)
+            with deferred_interrupt():
+                self._record(self.submitter.commit(item, prepared))
+
+    def _record(self, outcome: Outcome) -> None:
+        self.tally.add(outcome)
+        if self.tally.handled % SAVE_EVERY == 0:  # GET /v1/batches/{id} shows it as it goes
+            save_batch(self.sessions, self.batch_id, self.tally)
+        pending = outcome.job_id is not None and outcome.job_status not in TERMINAL
+        if pending:
+            self.in_flight.add(outcome.job_id)  # type: ignore[arg-type]
+        self.progress.submitted(final=not pending)
+        if self.request.out is not None and outcome.state is not ItemState.IGNORED:
+            error = outcome.error.to_dict()["error"] if outcome.error else None
+            self.lines.append(ResultLine(outcome.item.path, outcome.job_id, error))
+
+
+def backfill_command(settings: Settings, args: Any) -> int:
+    """``stt backfill``: exit 0 when every file is answered, 1 when any was rejected or failed
+    (or the broker or database went away), 2 for a bad command line, 130 when interrupted."""
+    from kombu.exceptions import OperationalError as BrokerError
+    from sqlalchemy.exc import OperationalError as DatabaseError
+
+    try:
+        request = BackfillRequest(
+            paths=list(args.paths), glob=args.glob, manifest=args.manifest,
+            metadata=parse_metadata(args.metadata or []),
+            callback_url=check_callback_url(args.callback_url, settings),
+            decoder=args.decoder,
+            wait=args.wait, wait_timeout_s=args.wait_timeout, out=args.out,
+            max_in_flight=args.max_in_flight,
+            retry_failed=args.retry_failed,
+        )
+        if not request.paths and request.manifest is None:
+            raise SttError(ErrorCode.INVALID_REQUEST, "name folders, files or a --manifest")
+        report = run_backfill(settings, request)
+    except SttError as exc:
+        print(f"stt backfill: {exc.code.value}: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # while walking the folders: nothing was queued yet
+        print("stt backfill: interrupted before anything was queued", file=sys.stderr)
+        return 130
+    except (BrokerError, DatabaseError) as exc:
+        print(f"stt backfill: stopped, {type(exc).__name__}: {exc}; nothing is lost,"
+              " run the same command again", file=sys.stderr)
+        return 1
+    print(report.summary(), flush=True)
+    if report.interrupted:
+        return 130
+    return 1 if report.tally.rejected or report.failed else 0
