@@ -1,0 +1,427 @@
+// The upload page: plain JavaScript against the public API (/v1/jobs, /readyz), no build step.
+// Text from the server is always set with textContent (never innerHTML) and NFC-normalised, so
+// Vietnamese diacritics render as single composed letters.
+"use strict";
+
+const POLL_MS = 1000;
+const RECENT_JOBS = 15;
+const TERMINAL = new Set(["completed", "failed", "canceled"]);
+const ALLOWED = ["mp3", "wav", "m4a", "ogg"];
+
+// Error codes (a public contract, see shared/errors.py) in plain words: [Vietnamese, English].
+const ERRORS = {
+  unsupported_format: ["Định dạng tệp không được hỗ trợ. Hãy dùng MP3, WAV, M4A hoặc OGG.",
+    "This file type is not supported. Use MP3, WAV, M4A or OGG."],
+  undecodable_audio: ["Không đọc được âm thanh trong tệp, có thể tệp đã bị hỏng.",
+    "The audio could not be read; the file may be damaged."],
+  decoder_unavailable: ["Máy chủ không giải mã được loại âm thanh này.",
+    "The server cannot decode this kind of audio."],
+  empty_audio: ["Tệp không chứa âm thanh.", "The file contains no audio."],
+  silent_audio: ["Bản ghi chỉ có im lặng, không có giọng nói.", "The recording is silent."],
+  audio_too_long: ["Bản ghi dài hơn giới hạn cho phép.", "The recording is longer than allowed."],
+  upload_too_large: ["Tệp quá lớn.", "The file is too large."],
+  missing_audio: ["Chưa có tệp âm thanh nào được gửi.", "No audio file was sent."],
+  invalid_request: ["Yêu cầu không hợp lệ.", "The request was not valid."],
+  transcription_failed: ["Máy chủ gặp lỗi khi chuyển thành văn bản. Hãy thử lại.",
+    "Transcription failed on the server. Please try again."],
+  time_limit_exceeded: ["Xử lý quá lâu nên đã bị dừng.", "Processing took too long and was stopped."],
+  too_many_attempts: ["Máy xử lý bị gián đoạn nhiều lần nên công việc đã dừng.",
+    "The worker was interrupted repeatedly, so the job was stopped."],
+  worker_lost: ["Máy xử lý bị gián đoạn.", "The worker was interrupted."],
+  model_load_failed: ["Không tải được mô hình nhận dạng.", "The speech model could not be loaded."],
+  broker_unavailable: ["Dịch vụ đang tạm thời gián đoạn. Hãy thử lại sau ít phút.",
+    "The service is temporarily unavailable. Try again in a few minutes."],
+  database_unavailable: ["Dịch vụ đang tạm thời gián đoạn. Hãy thử lại sau ít phút.",
+    "The service is temporarily unavailable. Try again in a few minutes."],
+  canceled: ["Công việc đã bị hủy.", "The job was canceled."],
+  network: ["Mất kết nối tới máy chủ. Hãy kiểm tra mạng và thử lại.",
+    "Could not reach the server. Check the connection and try again."],
+};
+const GENERIC_ERROR = ["Đã xảy ra lỗi.", "Something went wrong."];
+
+const STAGES = {
+  uploading: "Đang tải lên · Uploading",
+  queued: "Đang chờ xử lý · Queued",
+  processing: "Đang xử lý · Processing",
+  completed: "Hoàn tất · Completed",
+  failed: "Thất bại · Failed",
+  canceled: "Đã hủy · Canceled",
+};
+
+const $ = (id) => document.getElementById(id);
+const nfc = (text) => (text == null ? "" : String(text).normalize("NFC"));
+
+const state = { file: null, config: null, current: null, pollTimer: null, text: "" };
+
+// ---- formatting ---------------------------------------------------------------------------
+
+function friendlyError(error, status) {
+  const code = status === "canceled" ? "canceled" : (error && error.code) || "";
+  const [vi, en] = ERRORS[code] || GENERIC_ERROR;
+  return `${vi} · ${en}`;
+}
+
+function clock(seconds) {
+  const total = Math.max(0, Math.floor(seconds || 0));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function limitText(seconds) {
+  // [Vietnamese, English] for "at most this long".
+  if (seconds >= 3600) {
+    const hours = +(seconds / 3600).toFixed(1);
+    return [`tối đa ${hours} giờ`, `up to ${hours} h`];
+  }
+  if (seconds >= 60) {
+    const minutes = +(seconds / 60).toFixed(1);
+    return [`tối đa ${minutes} phút`, `up to ${minutes} min`];
+  }
+  return [`tối đa ${seconds} giây`, `up to ${seconds} s`];
+}
+
+function when(iso) {
+  const date = new Date(iso);
+  return isNaN(date) ? "" : date.toLocaleString("vi-VN", { dateStyle: "short", timeStyle: "short" });
+}
+
+function baseName(job) {
+  const name = nfc(job.original_filename || job.id);
+  return name.replace(/\.[^.]+$/, "") || "transcript";
+}
+
+// ---- small DOM helpers ----------------------------------------------------------------------
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function show(node, visible) {
+  node.hidden = !visible;
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => ({}));
+  return { ok: response.ok, status: response.status, body };
+}
+
+// ---- settings and the warning banner ------------------------------------------------------
+
+async function loadConfig() {
+  const { ok, body } = await getJson("/web/config");
+  if (!ok) return;
+  state.config = body;
+  const formats = body.formats.map((f) => f.toUpperCase()).join(", ");
+  const [vi, en] = limitText(body.max_duration_s);
+  $("limits").textContent = `${formats} · ${vi} (${en}) · ≤ ${body.max_upload_mb} MB`;
+}
+
+function isNonCommercial(license) {
+  return !!license && license.toLowerCase().split("-").includes("nc");
+}
+
+async function loadBanner() {
+  let body;
+  try {
+    ({ body } = await getJson("/readyz"));
+  } catch {
+    return;
+  }
+  const workers = body.workers || [];
+  const lines = [];
+  if (workers.some((w) => w.fallback)) {
+    lines.push("Cảnh báo: máy xử lý đang dùng mô hình dự phòng, kết quả có thể kém chính xác hơn.");
+  }
+  if (workers.some((w) => isNonCommercial(w.model_license))) {
+    lines.push("Lưu ý: giấy phép của mô hình không cho phép sử dụng vào mục đích thương mại.");
+  }
+  const banner = $("banner");
+  banner.replaceChildren();
+  if (!lines.length) return show(banner, false);
+  lines.forEach((line) => banner.append(el("p", "", line)));
+  (body.warnings || []).forEach((warning) => banner.append(el("p", "detail", nfc(warning))));
+  show(banner, true);
+}
+
+// ---- choosing a file ----------------------------------------------------------------------
+
+function chooseFile(file) {
+  state.file = file || null;
+  const label = $("file-name");
+  label.classList.toggle("chosen", !!file);
+  label.textContent = file ? nfc(file.name) : "Chưa chọn tệp · No file selected";
+  $("submit").disabled = !file;
+  show($("upload-error"), false);
+}
+
+function tooLarge(file) {
+  const limit = state.config && state.config.max_upload_mb;
+  return limit && file.size > limit * 1024 * 1024;
+}
+
+function setupPicker() {
+  const input = $("file");
+  const drop = $("drop");
+  input.addEventListener("change", () => chooseFile(input.files[0]));
+  ["dragenter", "dragover"].forEach((type) =>
+    drop.addEventListener(type, (event) => {
+      event.preventDefault();
+      drop.classList.add("dragging");
+    }));
+  ["dragleave", "drop"].forEach((type) =>
+    drop.addEventListener(type, () => drop.classList.remove("dragging")));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    const file = event.dataTransfer.files[0];
+    if (file) chooseFile(file);
+  });
+  $("upload-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (state.file) upload(state.file);
+  });
+}
+
+// ---- uploading and following the job ------------------------------------------------------
+
+function setProgress(stage, percent) {
+  show($("progress-box"), true);
+  $("stage").textContent = STAGES[stage] || stage;
+  const bar = $("progress");
+  if (percent == null) {
+    bar.removeAttribute("value");
+    $("percent").textContent = "";
+  } else {
+    bar.value = percent;
+    $("percent").textContent = `${Math.round(percent)}%`;
+  }
+}
+
+function uploadFailed(message) {
+  show($("progress-box"), false);
+  const box = $("upload-error");
+  box.textContent = message;
+  show(box, true);
+  $("submit").disabled = !state.file;
+}
+
+function upload(file) {
+  if (tooLarge(file)) return uploadFailed(friendlyError({ code: "upload_too_large" }));
+  const ext = file.name.split(".").pop().toLowerCase();
+  if (!ALLOWED.includes(ext) && !file.type.startsWith("audio/")) {
+    return uploadFailed(friendlyError({ code: "unsupported_format" }));
+  }
+  $("submit").disabled = true;
+  show($("upload-error"), false);
+  setProgress("uploading", 0);
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/v1/jobs");
+  xhr.responseType = "json";
+  xhr.upload.addEventListener("progress", (event) => {
+    if (event.lengthComputable) setProgress("uploading", (100 * event.loaded) / event.total);
+  });
+  xhr.addEventListener("load", () => {
+    const body = xhr.response || {};
+    if (xhr.status === 200 || xhr.status === 202) return follow(body);
+    uploadFailed(friendlyError(body.error));
+  });
+  xhr.addEventListener("error", () => uploadFailed(friendlyError({ code: "network" })));
+  xhr.send(form);
+}
+
+function follow(job) {
+  clearTimeout(state.pollTimer);
+  state.current = job.id;
+  chooseFile(null);
+  $("file").value = "";
+  loadJobs();
+  poll(job.id);
+}
+
+async function poll(jobId) {
+  if (state.current !== jobId) return;
+  let result;
+  try {
+    result = await getJson(`/v1/jobs/${jobId}`);
+  } catch {
+    state.pollTimer = setTimeout(() => poll(jobId), POLL_MS * 3);
+    return;
+  }
+  const job = result.body;
+  if (!result.ok) return uploadFailed(friendlyError(job.error));
+  setProgress(job.status, job.status === "queued" ? null : job.progress);
+  if (!TERMINAL.has(job.status)) {
+    state.pollTimer = setTimeout(() => poll(jobId), POLL_MS);
+    return;
+  }
+  $("submit").disabled = !state.file;
+  loadJobs();
+  showJob(job);
+}
+
+// ---- the transcript -----------------------------------------------------------------------
+
+async function showJob(job) {
+  state.current = job.id;
+  show($("result"), true);
+  const duration = job.duration_s != null ? ` · ${clock(job.duration_s)}` : "";
+  $("result-meta").textContent = `${nfc(job.original_filename || job.id)}${duration}`;
+  $("lines").replaceChildren();
+  ["plain", "actions", "lines-hint", "player", "result-error"].forEach((id) => show($(id), false));
+  if (job.status !== "completed") {
+    $("result-error").textContent = friendlyError(job.error, job.status);
+    return show($("result-error"), true);
+  }
+  const { ok, body } = await getJson(`/v1/jobs/${job.id}/transcript?format=json`);
+  if (state.current !== job.id) return;
+  state.text = nfc(ok ? body.text : job.transcript);
+  const segments = ok ? (body.segments || []).filter((s) => nfc(s.text).trim()) : [];
+  if (segments.length) renderLines(job, segments);
+  else renderPlain();
+  setDownloads(job);
+  show($("actions"), true);
+}
+
+function renderPlain() {
+  $("plain").textContent = state.text || "(không nhận ra lời nói · no speech recognised)";
+  show($("plain"), true);
+}
+
+function renderLines(job, segments) {
+  const player = $("player");
+  player.src = `/v1/jobs/${job.id}/audio`;
+  show(player, true);
+  show($("lines-hint"), true);
+  const items = segments.map((segment) => {
+    const button = el("button", "line");
+    button.type = "button";
+    button.dataset.start = segment.start;
+    button.dataset.end = segment.end;
+    button.append(el("time", "", clock(segment.start)), el("span", "", nfc(segment.text).trim()));
+    button.addEventListener("click", () => playFrom(segment.start));
+    const item = el("li");
+    item.append(button);
+    return item;
+  });
+  $("lines").replaceChildren(...items);
+}
+
+function playFrom(seconds) {
+  const player = $("player");
+  player.currentTime = seconds;
+  highlightLine();
+  player.play().catch(() => {});  // a browser may refuse autoplay; the position is still set
+}
+
+function highlightLine() {
+  const now = $("player").currentTime;
+  document.querySelectorAll(".line").forEach((line) => {
+    const inside = now >= +line.dataset.start && now < +line.dataset.end;
+    line.classList.toggle("active", inside);
+  });
+}
+
+function setDownloads(job) {
+  document.querySelectorAll("#actions a[data-format]").forEach((link) => {
+    const format = link.dataset.format;
+    link.href = `/v1/jobs/${job.id}/transcript?format=${format}`;
+    link.download = `${baseName(job)}.${format}`;
+  });
+}
+
+async function copyText() {
+  const status = $("copy-status");
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(state.text);
+    } else {
+      copyWithSelection(state.text);
+    }
+    status.textContent = "Đã sao chép · Copied";
+  } catch {
+    status.textContent = "Không sao chép được · Copy failed";
+  }
+  setTimeout(() => (status.textContent = ""), 3000);
+}
+
+function copyWithSelection(text) {
+  // Plain http on a LAN address is not a secure context, so the Clipboard API is missing there.
+  const area = el("textarea");
+  area.value = text;
+  area.setAttribute("readonly", "");
+  area.className = "visually-hidden";
+  document.body.append(area);
+  area.select();
+  const copied = document.execCommand("copy");
+  area.remove();
+  if (!copied) throw new Error("copy refused");
+}
+
+// ---- recent jobs --------------------------------------------------------------------------
+
+async function loadJobs() {
+  let result;
+  try {
+    result = await getJson(`/v1/jobs?limit=${RECENT_JOBS}`);
+  } catch {
+    return;
+  }
+  if (!result.ok) return;
+  const jobs = result.body.jobs || [];
+  show($("jobs-empty"), !jobs.length);
+  $("jobs").replaceChildren(...jobs.map(jobRow));
+}
+
+function jobRow(job) {
+  const button = el("button", "job");
+  button.type = "button";
+  button.dataset.jobId = job.id;
+  button.append(el("span", "name", nfc(job.original_filename || job.id)));
+  const label = job.status === "processing" ? `${STAGES.processing} ${Math.round(job.progress)}%`
+    : STAGES[job.status] || job.status;
+  button.append(el("span", `status ${job.status}`, label));
+  const duration = job.duration_s != null ? `${clock(job.duration_s)} · ` : "";
+  button.append(el("span", "when", `${duration}${when(job.created_at)}`));
+  if (job.status === "failed" || job.status === "canceled") {
+    const why = el("span", "why", friendlyError(job.error, job.status));
+    if (job.error) why.title = nfc(job.error.message);
+    button.append(why);
+  }
+  button.addEventListener("click", () => openJob(job));
+  const item = el("li");
+  item.append(button);
+  return item;
+}
+
+function openJob(job) {
+  clearTimeout(state.pollTimer);
+  if (TERMINAL.has(job.status)) {
+    showJob(job);
+  } else {
+    state.current = job.id;
+    poll(job.id);
+  }
+  $("result").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+function start() {
+  setupPicker();
+  $("copy").addEventListener("click", copyText);
+  $("refresh").addEventListener("click", loadJobs);
+  ["timeupdate", "seeked"].forEach((type) => $("player").addEventListener(type, highlightLine));
+  // data-ready tells scripts (and the browser tests) that the first answers are on the page.
+  Promise.allSettled([loadConfig(), loadBanner(), loadJobs()]).then(() => {
+    document.body.dataset.ready = "1";
+  });
+}
+
+start();
