@@ -7,7 +7,9 @@ failing the first job.
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -100,3 +102,68 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
     if value == "fp16" and device.type != "cuda":
         raise DeviceConfigError("STT_PRECISION=fp16 needs a CUDA device; on CPU use bf16 or fp32")
     return _PRECISIONS[value]
+
+
+@dataclass(frozen=True, slots=True)
+class ComputePlan:
+    """How a wav2vec2 engine computes: ``runtime`` torch or onnx; ``dtype`` is torch's autocast
+    dtype (for onnx: the conv feature encoder's, which stays in torch); ``onnx_variant`` is
+    ``fp32`` or ``int8`` for the ONNX Runtime transformer, ``None`` with torch."""
+
+    runtime: str
+    dtype: torch.dtype | None
+    onnx_variant: str | None = None
+
+
+def resolve_plan(
+    runtime: str, precision: str, device: torch.device, onnx_ok: bool = True
+) -> ComputePlan:
+    """``STT_RUNTIME`` x ``STT_PRECISION`` -> a plan; impossible pairs stop start-up.
+
+    On CPU, ``auto``/``auto`` is the fastest measured path (bench/speed.py): the transformer in
+    ONNX Runtime with int8 weights, the conv feature encoder in torch bf16 (fp32 without native
+    bf16), falling back to torch when ``onnx``/``onnxruntime`` are not installed. ``fp32``
+    under ``auto`` is the exact torch baseline (how to turn every reduced precision off);
+    ``int8`` implies ONNX Runtime. ONNX Runtime runs on CPU only.
+    """
+    value, kind = precision.strip().lower(), runtime.strip().lower()
+    if kind not in ("auto", "torch", "onnx"):
+        raise DeviceConfigError(f"unknown runtime {runtime!r}: use STT_RUNTIME=auto, torch or onnx")
+    wants_onnx = kind == "onnx" or (kind == "auto" and value in ("auto", "int8"))
+    if device.type != "cpu" or not wants_onnx:
+        if value == "int8":
+            raise DeviceConfigError(
+                "STT_PRECISION=int8 runs in ONNX Runtime on CPU: set STT_RUNTIME=onnx or auto "
+                "and STT_DEVICE=cpu, or pick fp32/bf16"
+            )
+        if kind == "onnx":
+            raise DeviceConfigError("STT_RUNTIME=onnx runs on CPU only; set STT_DEVICE=cpu")
+        return ComputePlan("torch", resolve_precision(value, device))
+    if value in ("bf16", "fp16"):
+        raise DeviceConfigError(
+            f"STT_RUNTIME=onnx runs fp32 or int8, not {precision!r}; use STT_RUNTIME=torch for it"
+        )
+    if not onnx_ok:
+        if kind == "onnx" or value == "int8":
+            raise DeviceConfigError(
+                "ONNX Runtime path needs the onnx and onnxruntime packages; install them "
+                "or set STT_RUNTIME=torch"
+            )
+        return ComputePlan("torch", resolve_precision("auto", device))
+    variant = "fp32" if value == "fp32" else "int8"
+    encoder_dtype = None if value == "fp32" else resolve_precision("auto", device)
+    return ComputePlan("onnx", encoder_dtype, variant)
+
+
+def cpu_threads(setting: int = 0) -> int:
+    """Threads for the model on CPU: ``STT_THREADS`` when set, else every core we may use.
+
+    Torch's default is right in a plain process, but importing some libraries (silero_vad)
+    drops it to 1 as a side effect, so the engine sets it explicitly once at load.
+    """
+    if setting > 0:
+        return setting
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)

@@ -11,7 +11,13 @@ from shared.settings import Settings
 
 # STT_PRECISION in CTranslate2's words, so STT_PRECISION=fp32 turns reduced precision off for
 # either engine ("auto" leaves the Whisper engine's own per-device default in place).
-_WHISPER_COMPUTE_TYPE = {"auto": "auto", "fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+_WHISPER_COMPUTE_TYPE = {
+    "auto": "auto",
+    "fp32": "float32",
+    "fp16": "float16",
+    "bf16": "bfloat16",
+    "int8": "int8",
+}
 
 
 def load_engine(settings: Settings) -> Engine:
@@ -28,6 +34,9 @@ def load_engine(settings: Settings) -> Engine:
             settings.lm_beta,
             settings.model_license,
             batch_size=settings.batch_size,
+            runtime=settings.runtime,
+            threads=settings.threads,
+            cache_dir=settings.var_dir.resolve() / "cache" / "onnx",
         )
     if settings.engine == "whisper":
         from shared.engines.whisper import WhisperEngine

@@ -4,12 +4,14 @@ The baseline steps are kept: ``Wav2Vec2Processor`` + ``Wav2Vec2ForCTC.from_pretr
 ``processor(audio, sampling_rate=16000)``, a forward pass without autograd, argmax decoding
 equal to ``processor.batch_decode``. What is added: log-probabilities per chunk (for word
 timings, confidences and beam search), reduced precision where the hardware has it, and
-batching on GPU only where it cannot change the output.
+batching on GPU only where it cannot change the output. On CPU the transformer runs by default
+in ONNX Runtime with int8 weights (``onnx_runtime.py``); the conv encoder stays in torch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from pathlib import Path
 
@@ -25,11 +27,14 @@ from shared.ctc import (
     greedy_decode,
     pyctcdecode_labels,
 )
-from shared.device import resolve_device, resolve_precision
+from shared.device import cpu_threads, resolve_device, resolve_plan
 from shared.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions, EngineInfo, Segment
+from shared.engines.onnx_runtime import OnnxEncoder, load_encoder, onnx_available
 from shared.errors import ErrorCode, SttError
 
 _CUDA_BATCH_SIZE = 8
+_ONNX_CACHE = Path.home() / ".cache" / "vi-stt" / "onnx"  # when the caller names no cache dir
+log = logging.getLogger(__name__)
 _LICENSE_LINE = re.compile(r"^license:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
 
 
@@ -99,17 +104,30 @@ class Wav2Vec2Engine:
         lm_beta: float = 1.0,
         license: str | None = None,  # shadows the builtin on purpose: EngineInfo's name
         batch_size: int = 0,
+        runtime: str = "auto",
+        threads: int = 0,
+        cache_dir: Path | None = None,
     ) -> None:
-        """``batch_size`` 0 means auto: 8 on CUDA, 1 on CPU (batching does not pay on CPU)."""
+        """``batch_size`` 0 means auto: 8 on CUDA, 1 on CPU (batching does not pay on CPU).
+
+        ``runtime``/``precision`` pick the compute path (see ``resolve_plan``); ``cache_dir``
+        holds the ONNX export when that path is used; ``threads`` 0 means every usable core.
+        """
         self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(cpu_threads(threads))
+        self.plan = resolve_plan(runtime, precision, self.device, onnx_available())
+        self.dtype = self.plan.dtype
         self.processor, self.model = _load(model, self.device)
         config = self.model.config
         self.vocab = CtcVocab.from_tokenizer(self.processor.tokenizer, config.vocab_size)
         self.frame_s = config.inputs_to_logits_ratio / SAMPLE_RATE
-        self.pads = config.feat_extract_norm == "layer" and bool(
-            self.processor.feature_extractor.return_attention_mask
+        self.pads = (
+            self.plan.runtime == "torch"  # the ONNX encoder takes no mask: never pad for it
+            and config.feat_extract_norm == "layer"
+            and bool(self.processor.feature_extractor.return_attention_mask)
         )
+        self.onnx = self._load_onnx(cache_dir or _ONNX_CACHE, threads)
         auto_batch = _CUDA_BATCH_SIZE if self.device.type == "cuda" else 1
         self.batch_size = batch_size if batch_size > 0 else auto_batch
         self.lm_path = lm_path
@@ -129,6 +147,20 @@ class Wav2Vec2Engine:
             license=license if license is not None else card_license(model),
         )
 
+    def _load_onnx(self, cache_dir: Path, threads: int) -> OnnxEncoder | None:
+        """Build the ONNX Runtime transformer, then free torch's copy of it (only the conv
+        feature encoder still runs in torch): peak memory matters on long files."""
+        if self.plan.runtime != "onnx":
+            return None
+        variant = self.plan.onnx_variant or "int8"
+        encoder = load_encoder(self.model, variant, cache_dir, cpu_threads(threads))
+        core = self.model.wav2vec2
+        for module in (core.feature_projection, core.encoder, core.adapter, self.model.lm_head):
+            if module is not None:
+                module.to("meta")
+        log.info("wav2vec2 on ONNX Runtime (%s transformer, conv encoder %s)", variant, self.dtype)
+        return encoder
+
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if self.dtype is None:
             return contextlib.nullcontext()
@@ -146,8 +178,13 @@ class Wav2Vec2Engine:
         values = inputs["input_values"].to(self.device)
         mask = inputs.get("attention_mask")
         with torch.inference_mode(), self._autocast():
-            out = self.model(values, attention_mask=None if mask is None else mask.to(self.device))
-        log_probs = torch.log_softmax(out.logits.float(), dim=-1).cpu().numpy()
+            if self.onnx is None:
+                mask = None if mask is None else mask.to(self.device)
+                logits = self.model(values, attention_mask=mask).logits
+            else:
+                features = self.model.wav2vec2.feature_extractor(values).transpose(1, 2)
+                logits = torch.from_numpy(self.onnx.logits(features.float().numpy()))
+        log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
         return [np.ascontiguousarray(row[:n]) for row, n in zip(log_probs, frames, strict=True)]
 
     def logits(self, chunks: list[np.ndarray]) -> list[np.ndarray]:

@@ -1,0 +1,400 @@
+"""Speed and memory of long files: the first version's one-pass path against the service pipeline.
+
+Usage (from the repository root)::
+
+    python bench/speed.py                       # 10/60/300/1800 s: one-pass vs pipeline
+    python bench/speed.py --quick               # 10 and 60 s only
+    python bench/speed.py --durations 300 --compare   # pipeline per runtime/precision at 300 s
+    python bench/speed.py --check               # accuracy of the fast path against fp32
+
+The model is wav2vec2-base-SIZED (hidden 768, 12 layers, conv stack of the real checkpoint)
+with random weights, built from a config and loaded back through ``from_pretrained``: its
+compute is the real model's, so speed and memory are representative; its transcripts are not.
+Test audio is the team's real Vietnamese clips looped with pauses, so speech detection finds
+speech and chunks exist. Every measurement runs in its own subprocess: peak RSS is that
+child's ``ru_maxrss`` (from ``os.wait4``), and wall time covers transcription, not model load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CLIPS = ROOT.parent / "shared" / "data" / "vi-speech"
+WORK = ROOT / "var" / "bench"
+RATE = 16_000
+DURATIONS = (10, 60, 300, 1800)
+VARIANTS = {  # --compare: name -> (runtime, precision, bf16 weights)
+    "torch fp32": ("torch", "fp32", False),
+    "torch bf16 autocast": ("torch", "bf16", False),
+    "torch bf16 weights": ("torch", "fp32", True),
+    "onnx fp32": ("onnx", "fp32", False),
+    "onnx int8 (default)": ("auto", "auto", False),
+}
+GFLOP_PER_AUDIO_S = 16.2  # base-size wav2vec2 at 25 s chunks (conv 4.9, linears 8.5, attn 2.3)
+
+
+# --- model and audio ----------------------------------------------------------------------
+
+
+def build_base_model(out: Path) -> Path:
+    """wav2vec2-base geometry with the tests' Vietnamese vocabulary, saved for from_pretrained."""
+    if (out / "model.safetensors").is_file():
+        return out
+    import torch
+    from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
+
+    from tests.tiny_models import VI_VOCAB, _bias_lm_head, build_tiny_wav2vec2
+
+    build_tiny_wav2vec2(out)  # processor files (vocab, feature extractor) and model card
+    config = Wav2Vec2Config(  # the library defaults are wav2vec2-base's geometry
+        vocab_size=len(VI_VOCAB),
+        pad_token_id=VI_VOCAB["<pad>"],
+        bos_token_id=VI_VOCAB["<s>"],
+        eos_token_id=VI_VOCAB["</s>"],
+        feat_extract_norm="group",
+        do_stable_layer_norm=False,
+        layerdrop=0.0,
+        mask_time_prob=0.0,
+    )
+    torch.manual_seed(0)
+    model = Wav2Vec2ForCTC(config)
+    _bias_lm_head(model)
+    model.save_pretrained(out)
+    return out
+
+
+def clip_audio() -> list[np.ndarray]:
+    clips = []
+    for path in sorted(CLIPS.glob("*.wav")):
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        if rate == RATE:
+            clips.append(audio.mean(axis=1))
+    if not clips:
+        sys.exit(f"no 16 kHz clips found in {CLIPS}")
+    return clips
+
+
+def speech_file(seconds: int) -> Path:
+    """Real clips looped, with 0.3-1.2 s pauses between them, written once as PCM_16 WAV."""
+    path = WORK / "audio" / f"speech_{seconds}s.wav"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seconds)
+    clips, parts, total, i = clip_audio(), [], 0, 0
+    while total < seconds * RATE:
+        pause = np.zeros(int(rng.uniform(0.3, 1.2) * RATE), np.float32)
+        parts += [clips[i % len(clips)], pause]
+        total += len(parts[-2]) + len(pause)
+        i += 1
+    audio = np.concatenate(parts)[: seconds * RATE]
+    sf.write(path, audio, RATE, subtype="PCM_16")
+    return path
+
+
+# --- children: one measurement per process --------------------------------------------------
+
+
+def child_one_pass(model: str, audio_path: str) -> dict:
+    """The first version: whole file, fp32, one forward pass, argmax, batch_decode."""
+    import torch
+    from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
+
+    processor = Wav2Vec2Processor.from_pretrained(model)
+    network = Wav2Vec2ForCTC.from_pretrained(model).eval()
+    started, cpu = time.perf_counter(), _cpu_s()
+    audio, _ = sf.read(audio_path, dtype="float32")
+    audio = audio / max(float(np.abs(audio).max()), 1e-9)
+    inputs = processor(audio, sampling_rate=RATE, return_tensors="pt")
+    with torch.no_grad():
+        logits = network(inputs.input_values).logits
+    text = processor.batch_decode(torch.argmax(logits, dim=-1))[0]
+    wall = time.perf_counter() - started
+    return {"wall_s": wall, "cpu_s": _cpu_s() - cpu, "chars": len(text)}
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process, all threads: less sensitive than wall time to other
+    processes on a shared machine (cpu_s / threads approximates an idle machine's wall)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child_pipeline(model: str, audio_path: str, runtime: str, precision: str, bf16w: bool) -> dict:
+    """The service pipeline: build_transcriber once, then Transcriber.run on the file."""
+    from shared.engines.base import DecodeOptions
+    from shared.pipeline import build_transcriber
+    from shared.settings import load_settings
+
+    settings = load_settings(
+        model=model, var_dir=WORK / "var", runtime=runtime, precision=precision
+    )
+    loaded = time.perf_counter()
+    transcriber = build_transcriber(settings)
+    if bf16w:
+        _bf16_weights(transcriber.engine)
+    load_s = time.perf_counter() - loaded
+    out = WORK / "var" / f"processed-{os.getpid()}.wav"
+    started, cpu = time.perf_counter(), _cpu_s()
+    result = transcriber.run(Path(audio_path), out, 1e9, DecodeOptions())
+    wall = time.perf_counter() - started
+    out.unlink(missing_ok=True)
+    return {
+        "wall_s": wall,
+        "cpu_s": _cpu_s() - cpu,
+        "load_s": load_s,
+        "chars": len(result.text),
+        "plan": _label(transcriber),
+    }
+
+
+def _label(transcriber: object) -> str:
+    return _plan(transcriber.engine)
+
+
+def _plan(engine: object) -> str:
+    plan = engine.plan
+    dtype = str(plan.dtype).replace("torch.", "") if plan.dtype is not None else "fp32"
+    if plan.runtime == "onnx":
+        return f"onnx {plan.onnx_variant}, conv {dtype}"
+    return f"torch {dtype}"
+
+
+def _bf16_weights(engine: object) -> None:
+    """Cast the torch model itself to bf16 (no autocast): the --compare 'bf16 weights' row."""
+    import torch
+
+    network = engine.model.to(torch.bfloat16)
+    forward = network.forward
+    network.forward = lambda values, **kw: forward(values.to(torch.bfloat16), **kw)
+
+
+def run_child(args: list[str], timeout: float) -> dict:
+    """Run this script as a child; its JSON result plus its own peak RSS (``wait4``)."""
+    cmd = [sys.executable, __file__, "--child", json.dumps(args)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            _, status, usage = os.wait4(proc.pid, 0)
+            return {"error": f"timed out after {timeout:.0f} s"}
+        time.sleep(0.05)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        return {"error": f"exit {os.waitstatus_to_exitcode(status)}"}
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def child_main(payload: str) -> None:
+    import torch
+
+    from shared.device import cpu_threads
+
+    torch.set_num_threads(cpu_threads())
+    kind, *rest = json.loads(payload)
+    result = child_one_pass(*rest) if kind == "one-pass" else child_pipeline(*rest)
+    print(json.dumps(result), flush=True)
+
+
+# --- the parent: tables ----------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    duration: int
+    path: str
+    result: dict
+
+    def cells(self, baseline: float | None) -> list[str]:
+        if "wall_s" not in self.result:
+            return [f"{self.duration}", self.path, "-", "-", "-", self.result.get("error", "")]
+        wall = self.result["wall_s"]
+        speedup = f"{baseline / wall:.1f}x" if baseline else "-"
+        rtf = wall / self.duration
+        return [
+            f"{self.duration}",
+            self.path,
+            f"{wall:.1f}",
+            f"{rtf:.4f}",
+            f"{self.result['peak_mb']:.0f}",
+            speedup,
+            f"{self.result['cpu_s']:.0f}",
+        ]
+
+
+def print_table(rows: list[Row], baselines: dict[int, float]) -> None:
+    header = ["duration s", "path", "wall s", "RTF", "peak RSS MB", "speedup", "CPU s"]
+    lines = [header, ["---"] * len(header)]
+    lines += [row.cells(baselines.get(row.duration)) for row in rows]
+    for line in lines:
+        print("| " + " | ".join(line) + " |")
+
+
+def one_pass_estimate_mb(measured: dict[int, float], seconds: int) -> float:
+    """Peak RSS of one pass at ``seconds``: a quadratic through the measured points (attention
+    is quadratic in length), or the issue's 300 s figure scaled when fewer were measured."""
+    points = sorted(measured.items())
+    if len(points) >= 3:
+        xs, ys = zip(*points[-3:], strict=True)
+        coeffs = np.polyfit(np.array(xs, float), np.array(ys, float), 2)
+        return float(np.polyval(coeffs, seconds))
+    return 5800.0 * (seconds / 300) ** 2
+
+
+def available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def warm_up(model: str, variants: list[tuple[str, str, bool]]) -> None:
+    """One untimed pipeline run per variant, so ONNX exports land in the cache before the
+    measured runs (an export's memory would otherwise show up as the path's peak RSS)."""
+    audio = str(speech_file(10))
+    for runtime, precision, bf16w in variants:
+        run_child(["pipeline", model, audio, runtime, precision, bf16w], 1200)
+
+
+def speed_table(model: str, durations: list[int], one_pass_limit_s: int) -> None:
+    warm_up(model, [("auto", "auto", False)])
+    rows: list[Row] = []
+    baselines: dict[int, float] = {}
+    peaks: dict[int, float] = {}
+    for seconds in durations:
+        audio = str(speech_file(seconds))
+        need = one_pass_estimate_mb(peaks, seconds)
+        if seconds > one_pass_limit_s or need > 0.8 * available_mb():
+            note = f"not run (would need ~{need / 1024:.0f} GB)"
+            rows.append(Row(seconds, "one-pass fp32", {"error": note}))
+        else:
+            result = run_child(["one-pass", model, audio], timeout=max(600, seconds * 3))
+            rows.append(Row(seconds, "one-pass fp32", result))
+            if "wall_s" in result:
+                baselines[seconds], peaks[seconds] = result["wall_s"], result["peak_mb"]
+        result = run_child(["pipeline", model, audio, "auto", "auto", False], max(600, seconds))
+        rows.append(Row(seconds, f"pipeline ({result.get('plan', 'default')})", result))
+        print(f"  done {seconds} s", file=sys.stderr, flush=True)
+    print_table(rows, baselines)
+    floor = GFLOP_PER_AUDIO_S / measured_bf16_gflops()
+    print(f"\nphysical floor at this CPU's measured bf16 matmul rate: RTF ~{floor:.3f}")
+
+
+def compare_table(model: str, seconds: int) -> None:
+    audio = str(speech_file(seconds))
+    warm_up(model, [v for v in VARIANTS.values() if v[0] != "torch"])
+    rows = []
+    for name, (runtime, precision, bf16w) in VARIANTS.items():
+        result = run_child(["pipeline", model, audio, runtime, precision, bf16w], 1200)
+        rows.append(Row(seconds, f"pipeline {name}", result))
+        print(f"  done {name}", file=sys.stderr, flush=True)
+    fp32 = rows[0].result.get("wall_s")
+    print_table(rows, {seconds: fp32} if fp32 else {})
+    print("(speedup column here: against the pipeline in torch fp32)")
+
+
+def measured_bf16_gflops() -> float:
+    """Best of a few 1250x768 @ 768x3072 bf16 matmuls: the rate the floor is computed from."""
+    import torch
+
+    a, w = (
+        torch.randn(1250, 768, dtype=torch.bfloat16),
+        torch.randn(3072, 768, dtype=torch.bfloat16),
+    )
+    best = float("inf")
+    for _ in range(10):
+        started = time.perf_counter()
+        torch.nn.functional.linear(a, w)
+        best = min(best, time.perf_counter() - started)
+    return 2 * 1250 * 768 * 3072 / best / 1e9
+
+
+# --- accuracy ----------------------------------------------------------------------------------
+
+
+def accuracy_check(model: str, threshold: float = 0.95) -> bool:
+    """Frame agreement of argmax and transcript equality, fast path vs fp32, over the clips."""
+    import jiwer
+
+    from shared.engines.base import DecodeOptions
+    from shared.engines.wav2vec2 import Wav2Vec2Engine
+
+    cache = WORK / "var" / "cache" / "onnx"
+    reference = Wav2Vec2Engine(model, device="cpu", precision="fp32", runtime="torch")
+    candidates = {
+        "default (auto)": Wav2Vec2Engine(model, device="cpu", cache_dir=cache),
+        "torch bf16 autocast": Wav2Vec2Engine(model, device="cpu", precision="bf16"),
+        "onnx fp32": Wav2Vec2Engine(
+            model, device="cpu", runtime="onnx", precision="fp32", cache_dir=cache
+        ),
+    }
+    clips = [c / max(float(np.abs(c).max()), 1e-9) for c in clip_audio()]
+    ref = [reference.logits([c])[0] for c in clips]
+    ref_text = [reference.decode(lp, DecodeOptions()).text for lp in ref]
+    passed = True
+    print("| path | frame agreement | transcripts equal | CER vs fp32 |\n| --- | --- | --- | --- |")
+    for name, engine in candidates.items():
+        out = [engine.logits([c])[0] for c in clips]
+        same = sum(int((a.argmax(-1) == b.argmax(-1)).sum()) for a, b in zip(out, ref, strict=True))
+        frames = sum(len(r) for r in ref)
+        texts = [engine.decode(lp, DecodeOptions()).text for lp in out]
+        equal = sum(a == b for a, b in zip(texts, ref_text, strict=True))
+        cer = jiwer.cer(ref_text, texts)
+        print(
+            f"| {name} ({_plan(engine)}) | {same / frames:.2%} | {equal}/{len(clips)} | {cer:.2%} |"
+        )
+        if name.startswith("default"):
+            passed = same / frames >= threshold
+    print(f"\ndefault path frame agreement >= {threshold:.0%}: {'PASS' if passed else 'FAIL'}")
+    return passed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--durations", help="comma-separated seconds (default 10,60,300,1800)")
+    parser.add_argument("--quick", action="store_true", help="10 and 60 s only")
+    parser.add_argument("--compare", action="store_true", help="runtimes/precisions, pipeline")
+    parser.add_argument("--check", action="store_true", help="accuracy of the fast path")
+    parser.add_argument("--model", help="a saved wav2vec2 CTC dir (default: built base-size)")
+    parser.add_argument("--one-pass-limit", type=int, default=300, help="longest one-pass run, s")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child_main(args.child)
+    model = args.model or str(build_base_model(WORK / "w2v-base-random"))
+    durations = [int(d) for d in args.durations.split(",")] if args.durations else None
+    durations = durations or ([10, 60] if args.quick else list(DURATIONS))
+    print(f"cpu threads {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start")
+    if args.check:
+        ok = accuracy_check(model)
+        if not (args.compare or args.durations or args.quick):
+            sys.exit(0 if ok else 1)
+    if args.compare:
+        compare_table(model, durations[-1] if args.durations else (60 if args.quick else 300))
+    else:
+        speed_table(model, durations, args.one_pass_limit)
+    print(f"load average {os.getloadavg()[0]:.2f} at end")
+
+
+if __name__ == "__main__":
+    main()
