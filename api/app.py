@@ -43,10 +43,25 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
 
-    from api import errors, health, jobs, legacy
+    from api import auth, errors, health, jobs, legacy, openapi
 
     errors.register(app)
+    auth.register(app)  # before any route: API keys, once configured (issue 5)
+    app.register_blueprint(openapi.bp)  # /openapi.json
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(legacy.bp)
+
+    from api import deliveries  # /v1/jobs/<id>/deliveries: webhook attempts (issue 4)
+
+    app.register_blueprint(deliveries.bp)
+
+    from api import batches  # /v1/batches: many server paths at once (issue 4)
+
+    app.register_blueprint(batches.bp)
+
+    from api import metrics, web  # the page at /, the job's audio, /metrics
+
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(web.bp)
     return app

@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select, update
 
-from api.app import services
+from api.app import Services, services
+from api.auth import current_owner
+from api.deliveries import forget_deliveries, notify_terminal, set_payload_mode
+from api.errors import error_response
 from api.serialize import job_json
-from api.submission import build_submission, request_fields
+from api.submission import build_submission, callback_payload_mode, request_fields
+from shared import backpressure
 from shared import jobs as job_store
+from shared.apikeys import scoped_idempotency_key
 from shared.errors import ErrorCode, SttError
 from shared.formats import render, segments_from_json
-from shared.models import Job, JobStatus
+from shared.models import Job, JobStatus, utcnow
 from shared.queue import enqueue_transcription
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 MAX_PAGE = 200
+log = logging.getLogger(__name__)
 
 
 def submit_job(
@@ -25,12 +33,17 @@ def submit_job(
 ) -> tuple[Job, bool]:
     """Record the job, commit, then enqueue: a message never names a row that doesn't exist."""
     svc = services()
-    sub = build_submission(request, svc.settings, fields, audio_path, extra_roots)
+    payload_mode = callback_payload_mode(fields)
+    _ensure_room(svc, fields)
+    sub = build_submission(
+        request, svc.settings, fields, audio_path, extra_roots, owner=current_owner()
+    )
     job_folder = job_store.job_dir(svc.settings.data_dir, sub.job_id)
     try:
         with svc.sessions() as session:
             job, created = job_store.create_job(session, sub)
             if created:
+                set_payload_mode(session, job, payload_mode)
                 _enqueue_or_forget(session, job)
     except BaseException:
         shutil.rmtree(job_folder, ignore_errors=True)
@@ -49,6 +62,36 @@ def _enqueue_or_forget(session, job: Job) -> None:  # noqa: ANN001
         session.delete(job)
         session.commit()
         raise
+    _mark_sent(svc, job)
+
+
+def _mark_sent(svc: Services, job: Job) -> None:
+    """``enqueued_at`` tells the reconciler the message went out. Failing to record it only
+    costs a duplicate message later (the reconciler sends it again), never the client's 202."""
+    try:
+        with svc.sessions() as session:
+            session.execute(update(Job).where(Job.id == job.id).values(enqueued_at=utcnow()))
+            session.commit()
+    except Exception as exc:  # noqa: BLE001 - the job is accepted and queued either way
+        log.warning("job %s: sent, but enqueued_at not recorded: %s", job.id, exc)
+
+
+def _ensure_room(svc: Services, fields: dict) -> None:
+    """503 queue_full before the upload is stored; a replayed Idempotency-Key still gets its
+    job back, full queue or not."""
+    # Stored keys are scoped by API key (shared.apikeys.scoped_idempotency_key): look up the same.
+    key = scoped_idempotency_key(current_owner(), request.headers.get("Idempotency-Key"))
+    with svc.sessions() as session:
+        if key and session.scalar(select(Job.id).where(Job.idempotency_key == key)) is not None:
+            return
+        backpressure.ensure_room(session, svc.settings, fields.get("queue"))
+
+
+@bp.app_errorhandler(backpressure.QueueFull)
+def _queue_full(error: backpressure.QueueFull):  # noqa: ANN202
+    response, status = error_response(error)
+    response.headers["Retry-After"] = str(error.retry_after_s)
+    return response, status
 
 
 @bp.post("")
@@ -69,7 +112,8 @@ def list_jobs():  # noqa: ANN201
         raise SttError(ErrorCode.INVALID_REQUEST, "limit must be an integer") from exc
     with services().sessions() as session:
         jobs, cursor = job_store.list_jobs(
-            session, request.args.get("status"), limit, request.args.get("cursor")
+            session, request.args.get("status"), limit, request.args.get("cursor"),
+            owner=current_owner(),
         )
         return jsonify({"jobs": [job_json(j) for j in jobs], "next_cursor": cursor})
 
@@ -77,24 +121,26 @@ def list_jobs():  # noqa: ANN201
 @bp.get("/<job_id>")
 def get_job(job_id: str):  # noqa: ANN201
     with services().sessions() as session:
-        return jsonify(job_json(job_store.get_job(session, job_id)))
+        return jsonify(job_json(job_store.get_job(session, job_id, current_owner())))
 
 
 @bp.delete("/<job_id>")
 def delete_job(job_id: str):  # noqa: ANN201
     svc = services()
     with svc.sessions() as session:
-        job = job_store.get_job(session, job_id)
+        job = job_store.get_job(session, job_id, current_owner())
         outcome = job_store.cancel_or_delete(session, job, svc.settings.data_dir)
         if outcome == "deleted":
+            forget_deliveries(session, job)
             return Response(status=204)
+        notify_terminal(session, job)  # the canceled event, for a job with a callback_url
         return jsonify(job_json(job))
 
 
 @bp.get("/<job_id>/transcript")
 def get_transcript(job_id: str):  # noqa: ANN201
     with services().sessions() as session:
-        job = job_store.get_job(session, job_id)
+        job = job_store.get_job(session, job_id, current_owner())
         if job.status != JobStatus.COMPLETED:
             raise SttError(ErrorCode.JOB_NOT_FINISHED, f"the job is {job.status}, not completed")
         fmt = request.args.get("format", "txt")

@@ -39,6 +39,14 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     INTERNAL_ERROR = "internal_error"
+    WEBHOOKS_DISABLED = "webhooks_disabled"
+    CALLBACK_URL_NOT_ALLOWED = "callback_url_not_allowed"
+    NO_CALLBACK_URL = "no_callback_url"
+    BATCH_NOT_FOUND = "batch_not_found"
+    BATCH_TOO_LARGE = "batch_too_large"
+    UNAUTHORIZED = "unauthorized"
+    MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
+    QUEUE_FULL = "queue_full"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -70,6 +78,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.WEBHOOKS_DISABLED: 400,
+    ErrorCode.CALLBACK_URL_NOT_ALLOWED: 400,
+    ErrorCode.NO_CALLBACK_URL: 409,
+    ErrorCode.BATCH_NOT_FOUND: 404,
+    ErrorCode.BATCH_TOO_LARGE: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.MEMORY_LIMIT_EXCEEDED: 422,
+    ErrorCode.QUEUE_FULL: 503,
 }
 
 

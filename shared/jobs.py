@@ -39,6 +39,7 @@ class Submission:
     callback_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    api_key_id: str | None = None  # the submitting key's name; None when the API is open
 
     def fingerprint(self) -> str:
         """What makes two requests "the same body" for idempotency."""
@@ -78,6 +79,7 @@ def create_job(session: Session, sub: Submission) -> tuple[Job, bool]:
         decoding_options=sub.options,
         idempotency_key=sub.idempotency_key,
         request_fingerprint=sub.fingerprint(),
+        api_key_id=sub.api_key_id,
     )
     session.add(job)
     try:
@@ -108,10 +110,12 @@ def parse_job_id(raw: str) -> uuid.UUID:
         raise SttError(ErrorCode.JOB_NOT_FOUND, f"no job {raw!r}") from exc
 
 
-def get_job(session: Session, raw_id: str | uuid.UUID) -> Job:
+def get_job(session: Session, raw_id: str | uuid.UUID, owner: str | None = None) -> Job:
+    """The job, or JOB_NOT_FOUND; with an ``owner``, another key's job is "not found" too, so a
+    key cannot even learn that a job id exists."""
     job_id = raw_id if isinstance(raw_id, uuid.UUID) else parse_job_id(raw_id)
     job = session.get(Job, job_id)
-    if job is None:
+    if job is None or (owner is not None and job.api_key_id != owner):
         raise SttError(ErrorCode.JOB_NOT_FOUND, f"no job {job_id}")
     return job
 
@@ -130,11 +134,15 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def list_jobs(
-    session: Session, status: str | None, limit: int, cursor: str | None
+    session: Session, status: str | None, limit: int, cursor: str | None,
+    owner: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first, keyset-paginated on (created_at, id) so pages stay stable under inserts."""
+    """Newest first, keyset-paginated on (created_at, id) so pages stay stable under inserts.
+    With an ``owner``, only that key's jobs."""
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc())
-    if status:
+    if owner is not None:
+        query = query.where(Job.api_key_id == owner)
+    if status is not None:  # "?status=" is a typo, not "all": refused like any unknown status
         if status not in {s.value for s in JobStatus}:
             raise SttError(ErrorCode.INVALID_REQUEST, f"unknown status {status!r}")
         query = query.where(Job.status == status)

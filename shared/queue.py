@@ -40,6 +40,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "processed_folder": str(folder / "processed"),
             "control_folder": str(folder / "control"),
             "store_processed": False,
+            # kombu polls the folder; its 1 s default adds a second to every hop.
+            "polling_interval": 0.1,
         }
     return {
         "broker_url": settings.broker_url,
@@ -60,6 +62,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_proc_alive_timeout": 600,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
+        # Read by worker.shutdown in the main process: how long SIGTERM waits for a job.
+        "stt_shutdown_grace_s": settings.worker_shutdown_grace_s,
     }
 
 
@@ -71,7 +75,7 @@ def make_celery(settings: Settings, name: str = "stt") -> Celery:
 
 def time_limits(settings: Settings, queue: str) -> tuple[int, int]:
     """(soft, hard) limits: bulk jobs may be hours long and get their own, larger budget."""
-    if queue == "bulk":
+    if queue.startswith("bulk"):
         hard = settings.bulk_time_limit_s
         return hard - 60, hard
     return settings.task_soft_time_limit_s, settings.task_time_limit_s

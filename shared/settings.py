@@ -23,8 +23,18 @@ def _split_list(value: object) -> object:
     return value
 
 
+def _mask_url_password(url: str) -> str:
+    """``scheme://user:secret@host`` -> ``scheme://user:***@host``; other URLs unchanged."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STT_", extra="ignore")
+    # Errors never echo input values: secrets and database passwords pass through here.
+    model_config = SettingsConfigDict(env_prefix="STT_", extra="ignore", hide_input_in_errors=True)
 
     # --- model and engine -------------------------------------------------------------------
     model: str = DEFAULT_MODEL
@@ -32,6 +42,9 @@ class Settings(BaseSettings):
     device: str = "auto"
     model_license: str | None = None
     model_cache_dir: Path | None = None  # where assembled models live; None: ~/.cache/vi-stt
+    # Named models a deployment offers (`name=engine:model,...`) and the one this worker serves.
+    models: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
+    worker_model: str = "default"
 
     # --- storage and queue ------------------------------------------------------------------
     var_dir: Path = Path("var")
@@ -77,7 +90,88 @@ class Settings(BaseSettings):
     lm_path: Path | None = None
     lm_alpha: float = 0.5
     lm_beta: float = 1.0
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "fp16", "int8"] = "auto"
+    # wav2vec2 on CPU: "onnx" runs the transformer in ONNX Runtime (int8), "torch" all in torch
+    runtime: Literal["auto", "torch", "onnx"] = "auto"
+    threads: int = Field(default=0, ge=0)  # CPU threads for the model; 0 = every usable core
+
+    # --- backfill and batches (issue 4) -----------------------------------------------------
+    backfill_max_in_flight: int = Field(default=50, ge=1)  # unfinished jobs per backfill run
+    backfill_poll_s: float = Field(default=0.5, gt=0)  # how often a run checks its jobs
+    batch_max_paths: int = Field(default=1000, ge=1)  # paths per POST /v1/batches
+
+    # --- webhooks (issue 4) -----------------------------------------------------------------
+    # whsec_<base64> secrets: deliveries are signed with the first; receivers may accept several.
+    webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    # Host names and/or CIDRs a callback may reach although they are not public addresses.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Delay before each retry: one attempt plus one per entry, then the event is given up.
+    webhook_retry_schedule_s: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0]
+    )
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1)  # +- this fraction of a delay
+    webhook_max_retry_after_s: float = Field(default=86400.0, ge=0)  # cap on a receiver's ask
+    webhook_connect_timeout_s: float = Field(default=3.0, gt=0)
+    webhook_read_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_sweep_interval_s: float = Field(default=5.0, gt=0)  # workers look for due rows
+    webhook_lease_s: float = Field(default=60.0, gt=0)  # a claim older than this is retaken
+
+    @field_validator(
+        "webhook_secrets", "webhook_allowed_hosts", "webhook_retry_schedule_s", mode="before"
+    )
+    @classmethod
+    def _webhook_lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _webhook_secrets_valid(cls, value: list[str]) -> list[str]:
+        """A malformed secret stops the process at start, not at the first delivery."""
+        from shared.webhook_signing import secret_key
+
+        for secret in value:
+            secret_key(secret)
+        return value
+
+    @field_validator("webhook_retry_schedule_s")
+    @classmethod
+    def _webhook_schedule_valid(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("retry delays cannot be negative")
+        return value
+
+    # --- security (issue 5) -----------------------------------------------------------------
+    # `name:sha256hex` pairs: only the SHA-256 of each client key is configured, never the key.
+    # Any key here or in the database (`stt apikey create`) turns authentication on; with none
+    # the API is open to anyone who can reach it (the embedded default).
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict, repr=False)
+    # How much a worker's private memory may grow during one job (decoder bombs); 0: no limit.
+    worker_job_memory_mb: int = Field(default=4096, ge=0)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys(cls, value: object) -> object:
+        """Parse and check at start: a plaintext key or a typo stops the process, unechoed."""
+        from shared.apikeys import parse_configured_keys
+
+        return parse_configured_keys(value)
+
+    # --- reliability (issue 5) --------------------------------------------------------------
+    # Queued jobs per base queue (interactive, bulk) above which submissions get 503 queue_full.
+    max_queued_jobs: int = Field(default=1000, ge=0)  # 0: no limit
+    queue_full_retry_after_s: int = Field(default=30, ge=1)
+    # The reconciler (a thread in every worker, or `stt reconcile`): 0 turns the thread off.
+    reconcile_interval_s: float = Field(default=30.0, ge=0)
+    reconcile_unsent_after_s: float = Field(default=60.0, gt=0)  # committed, never sent
+    reconcile_queued_after_s: float = Field(default=300.0, gt=0)  # sent, message gone
+    reconcile_orphan_after_s: float = Field(default=60.0, gt=0)  # processing, no live run
+    reconcile_batch: int = Field(default=500, ge=1)  # rows per rule per pass
+    # SIGTERM: a running job gets this long to finish, then goes back to the queue; 0: no bound.
+    worker_shutdown_grace_s: float = Field(default=60.0, ge=0)
+    # Worker writes (claim, finish) retry this long while the database is unreachable.
+    db_retry_max_s: float = Field(default=600.0, ge=0)
+    db_retry_first_delay_s: float = Field(default=0.5, gt=0)
+    db_retry_max_delay_s: float = Field(default=10.0, gt=0)
 
     log_format: Literal["text", "json"] = "text"
     log_level: str = "INFO"
@@ -86,6 +180,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _named_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = (item.partition("=") for item in _split_list(value))  # type: ignore[union-attr]
+            return {name.strip(): spec.strip() for name, _, spec in pairs}
+        return value
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:
@@ -103,6 +205,13 @@ class Settings(BaseSettings):
         self.allowed_audio_roots = [p.resolve() for p in self.allowed_audio_roots]
         return self
 
+    def __repr_args__(self):  # noqa: ANN204 - pydantic's signature
+        """Passwords in URLs stay out of logs and tracebacks that print the settings."""
+        for name, value in super().__repr_args__():
+            if name in ("database_url", "broker_url") and isinstance(value, str):
+                value = _mask_url_password(value)
+            yield name, value
+
     @property
     def model_explicit(self) -> bool:
         """Whether STT_MODEL was set by the operator (only an implicit default may fall back)."""
@@ -117,7 +226,7 @@ class Settings(BaseSettings):
         return int(self.max_upload_mb * 1024 * 1024)
 
     def max_duration_for(self, queue: str) -> float:
-        return self.max_duration_bulk_s if queue == "bulk" else self.max_duration_s
+        return self.max_duration_bulk_s if queue.startswith("bulk") else self.max_duration_s
 
 
 def load_settings(**overrides: object) -> Settings:

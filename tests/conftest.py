@@ -75,7 +75,7 @@ def make_stack(backend: str, root: Path, model_dir: Path, **extra: str) -> Stack
     }
     if backend == "postgres":
         env["STT_DATABASE_URL"] = f"postgresql+psycopg://postgres@127.0.0.1:5432/{extra['db']}"
-        env["STT_BROKER_URL"] = REDIS_URL
+        env.setdefault("STT_BROKER_URL", REDIS_URL)
     env.pop("db", None)
     (root / "audio").mkdir(parents=True, exist_ok=True)
     settings = load_settings(**{k[4:].lower(): v for k, v in env.items()})
@@ -98,11 +98,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory, tiny_model_dir) -> I
 
 def start_worker(stack: Stack, log_path: Path, pool: str = "prefork") -> subprocess.Popen:
     env = {**os.environ, **stack.env, "PYTHONUNBUFFERED": "1"}
-    cmd = [
-        sys.executable, "-m", "celery", "-A", "worker.app", "worker", "--pool", pool,
-        "--concurrency", "1", "--queues", "interactive,bulk", "--loglevel", "INFO",
-        "--hostname", f"test-{uuid.uuid4().hex[:6]}@%h", "--without-gossip", "--without-mingle",
-    ]
+    # The production entry point: queues and hostname come from the settings (STT_WORKER_MODEL...).
+    cmd = [sys.executable, "-m", "shared.cli", "worker", "--pool", pool]
     log = log_path.open("ab")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -11,6 +11,17 @@ import pytest
 
 from tests.audio_factory import tone, write_audio
 
+IDLE_MODEL = "idle"
+
+
+@pytest.fixture()
+def app(stack):
+    """The API with one extra named model that no test worker serves."""
+    from api.app import create_app
+
+    settings = stack.settings.model_copy(update={"models": {IDLE_MODEL: "wav2vec2:/none"}})
+    return create_app(settings)
+
 
 def _wav_bytes(tmp_path: Path, seconds: float = 1.0) -> bytes:
     return write_audio(tmp_path / "a.wav", tone(seconds), 16000, "wav").read_bytes()
@@ -128,7 +139,8 @@ def test_list_is_newest_first_with_cursor_and_status_filter(client, tmp_path):
 
 
 def test_cancel_a_queued_job(client, tmp_path):
-    job = _upload(client, _wav_bytes(tmp_path)).get_json()
+    # A named model no worker serves: the job stays queued even when a test worker is running.
+    job = _upload(client, _wav_bytes(tmp_path), model=IDLE_MODEL).get_json()
     response = client.delete(f"/v1/jobs/{job['id']}")
     assert response.status_code == 200 and response.get_json()["status"] == "canceled"
     deleted = client.delete(f"/v1/jobs/{job['id']}")
@@ -139,7 +151,7 @@ def test_cancel_a_queued_job(client, tmp_path):
 def test_unknown_job_and_unfinished_transcript(client, tmp_path):
     assert _error(client.get("/v1/jobs/00000000-0000-0000-0000-000000000000")) == "job_not_found"
     assert client.get("/v1/jobs/not-a-uuid").status_code == 404
-    job = _upload(client, _wav_bytes(tmp_path)).get_json()
+    job = _upload(client, _wav_bytes(tmp_path), model=IDLE_MODEL).get_json()
     response = client.get(f"/v1/jobs/{job['id']}/transcript")
     assert response.status_code == 409 and _error(response) == "job_not_finished"
 

@@ -10,16 +10,19 @@ from celery.signals import worker_process_init
 
 from shared.logs import configure_logging
 from shared.queue import make_celery
+from shared.routing import worker_settings
 from shared.settings import load_settings
-from worker import runtime
+from worker import deliveries, runtime
 
-settings = load_settings()
+settings = worker_settings(load_settings())
 configure_logging(settings)
 celery = make_celery(settings, name="stt-worker")
-celery.conf.include = ["worker.tasks"]
+celery.conf.include = ["worker.tasks", "worker.deliveries"]
 app = celery
 
 
 @worker_process_init.connect
 def _load_model(**_kwargs: object) -> None:
-    runtime.init_process(settings, pool_child=True)
+    rt = runtime.init_process(settings, pool_child=True)
+    # Webhook retries are due rows in the database; this thread enqueues them (no beat needed).
+    deliveries.start_sweeper(rt, celery)

@@ -8,10 +8,13 @@ write the final result, and a job canceled or finished meanwhile is left alone.
 from __future__ import annotations
 
 import logging
+import resource
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import update
@@ -20,16 +23,45 @@ from shared.db import session_scope
 from shared.engines.base import DecodeOptions
 from shared.errors import ErrorCode, SttError
 from shared.jobs import job_dir
+from shared.logs import job_log_context
+from shared.metrics import observe_finished
 from shared.models import Job, JobStatus, utcnow
+from shared.paths import resolve_allowed
 from shared.pipeline import PipelineResult
+from shared.retry import RetryPolicy, is_transient, with_db_retry
+from shared.webhooks import record_event
+from worker import deliveries, runlock
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 1.0
+T = TypeVar("T")
 
 
 def process_job(rt: Runtime, raw_id: str) -> None:
-    job_id = uuid.UUID(raw_id)
+    with job_log_context(raw_id):
+        _process(rt, uuid.UUID(raw_id))
+
+
+def _process(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Run only while holding the job's run lock: a duplicate message never starts a second
+    run beside a live one, and the reconciler can tell a dead run from a live one."""
+    lock = runlock.for_job(rt.settings, rt.sessions, job_id)
+    if not _db_retry(rt, f"job {job_id}: run lock", lock.try_acquire):
+        log.info("job %s: a live process is running it; duplicate message dropped", job_id)
+        return
+    try:
+        _run(rt, job_id)
+    finally:
+        lock.release()
+
+
+def _db_retry(rt: Runtime, what: str, action: Callable[[], T]) -> T:
+    """Claim and finish outlive a database restart: retried with backoff, not lost."""
+    return with_db_retry(action, what, RetryPolicy.from_settings(rt.settings))
+
+
+def _run(rt: Runtime, job_id: uuid.UUID) -> None:
     job = _claim(rt, job_id)
     if job is None:
         return
@@ -43,6 +75,9 @@ def process_job(rt: Runtime, raw_id: str) -> None:
         _finish(rt, job_id, _failure(exc.code, exc.message))
     except SoftTimeLimitExceeded:
         _finish(rt, job_id, _failure(ErrorCode.TIME_LIMIT_EXCEEDED, "the job ran past its limit"))
+    except MemoryError:
+        limit = f"more than STT_WORKER_JOB_MEMORY_MB={rt.settings.worker_job_memory_mb}"
+        _finish(rt, job_id, _failure(ErrorCode.MEMORY_LIMIT_EXCEEDED, f"the job needed {limit}"))
     except Exception as exc:  # noqa: BLE001 - recorded on the job, with the traceback logged
         log.exception("job %s: transcription failed", job_id)
         _finish(rt, job_id, _failure(ErrorCode.TRANSCRIPTION_FAILED, f"{type(exc).__name__}"))
@@ -51,6 +86,10 @@ def process_job(rt: Runtime, raw_id: str) -> None:
 
 
 def _claim(rt: Runtime, job_id: uuid.UUID) -> Job | None:
+    return _db_retry(rt, f"job {job_id}: claim", lambda: _claim_once(rt, job_id))
+
+
+def _claim_once(rt: Runtime, job_id: uuid.UUID) -> Job | None:
     info = rt.transcriber.engine.info
     with session_scope(rt.sessions) as session:
         claimed = session.execute(
@@ -73,15 +112,79 @@ def _claim(rt: Runtime, job_id: uuid.UUID) -> Job | None:
 
 
 def _transcribe(rt: Runtime, job: Job) -> PipelineResult:
-    options = DecodeOptions(**_known_options(job.decoding_options or {}))
+    defaults = {"decoder": rt.settings.decoder, "beam_width": rt.settings.beam_width}
+    options = DecodeOptions(**_known_options({**defaults, **(job.decoding_options or {})}))
     processed = job_dir(rt.settings.data_dir, job.id) / "processed.wav"
-    return rt.transcriber.run(
-        src=Path(job.input_path),
-        processed_wav=processed,
-        max_duration_s=rt.settings.max_duration_for(job.queue),
-        options=options,
-        on_progress=_progress_writer(rt, job.id),
-    )
+    src = checked_input(rt, job)
+    with memory_bound(rt.settings.worker_job_memory_mb):
+        return rt.transcriber.run(
+            src=src,
+            processed_wav=processed,
+            max_duration_s=rt.settings.max_duration_for(job.queue),
+            options=options,
+            on_progress=_progress_writer(rt, job.id),
+        )
+
+
+def checked_input(rt: Runtime, job: Job) -> Path:
+    """The input checked again, now (TOCTOU): since the API checked it, the file or a folder on
+    its way may have been swapped for a symlink out of the roots, a FIFO or a device.
+
+    The stored path is the one the API resolved, so an untouched file still resolves to exactly
+    itself; anything else must land inside this worker's roots (an upload: its job folder).
+    That keeps the legacy route's STT_DEFAULT_AUDIO, which may lie outside the roots, working.
+    """
+    stored = Path(job.input_path)
+    if job.source == "upload":
+        roots = [job_dir(rt.settings.data_dir, job.id)]
+    elif _resolves_to_itself(stored):
+        roots = [stored]  # still a file? (a FIFO or device in its place is refused)
+    else:
+        roots = list(rt.settings.allowed_audio_roots)
+    return resolve_allowed(job.input_path, roots)
+
+
+def _resolves_to_itself(path: Path) -> bool:
+    try:
+        return path.is_absolute() and path.resolve() == path
+    except (OSError, RuntimeError):  # symlink loops
+        return False
+
+
+@contextmanager
+def memory_bound(headroom_mb: int) -> Iterator[None]:
+    """Let this process's private memory grow by at most ``headroom_mb`` during one job.
+
+    Decoders trust what a file says (frame sizes, sample rates), so a small crafted file can ask
+    for gigabytes; past the limit allocations fail (MemoryError, or a decoder error) and only
+    that job fails. RLIMIT_DATA, not RLIMIT_AS: address space merely reserved (CUDA, thread
+    arenas) does not count. The previous limit comes back after the job.
+    """
+    current = _private_bytes()
+    if headroom_mb <= 0 or current is None:
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = current + headroom_mb * 1024 * 1024
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _private_bytes() -> int | None:
+    """VmData (what RLIMIT_DATA counts) from /proc; None where there is no /proc."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _known_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -100,12 +203,18 @@ def _progress_writer(rt: Runtime, job_id: uuid.UUID):  # noqa: ANN202
         if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
             return
         last[0] = now
-        with session_scope(rt.sessions) as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
-                .values(progress=round(min(max(fraction, 0.0), 1.0) * 100, 1))
-            )
+        try:
+            with session_scope(rt.sessions) as session:
+                session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
+                    .values(progress=round(min(max(fraction, 0.0), 1.0) * 100, 1))
+                )
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # Progress is advisory: transcription goes on, the next write or finish catches up.
+            log.warning("job %s: progress not recorded (database unavailable)", job_id)
 
     return write
 
@@ -134,11 +243,30 @@ def _attempts_message(job: Job) -> str:
 
 def _finish(rt: Runtime, job_id: uuid.UUID, values: dict[str, Any]) -> bool:
     """Write the outcome only if the job is still ours (status processing): exactly once."""
+    done, delivery_id = _db_retry(
+        rt, f"job {job_id}: finish", lambda: _record_outcome(rt, job_id, values)
+    )
+    if delivery_id is not None:
+        deliveries.enqueue_now(rt.settings, delivery_id)
+    log.info("job %s: %s%s", job_id, values["status"], "" if done else " (already recorded)")
+    return done
+
+
+def _record_outcome(
+    rt: Runtime, job_id: uuid.UUID, values: dict[str, Any]
+) -> tuple[bool, int | None]:
+    """One transaction: status, result and webhook event; retried whole, written once."""
+    delivery_id = finished = None
     with session_scope(rt.sessions) as session:
         done = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
             .values(finished_at=utcnow(), **values)
         ).rowcount
-    log.info("job %s: %s%s", job_id, values["status"], "" if done else " (already recorded)")
-    return bool(done)
+        if done:
+            finished = session.get_one(Job, job_id)
+            # Same transaction as the status: a crash cannot keep one and lose the other.
+            delivery_id = record_event(session, job_id, values["status"])
+    if finished is not None:
+        observe_finished(finished)  # after the commit: a retried transaction counts once
+    return bool(done), delivery_id

@@ -12,15 +12,22 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import make_engine, make_session_factory, session_scope
 from shared.errors import SttError
+from shared.metrics import MODEL_LOAD_SECONDS
 from shared.models import Worker, utcnow
 from shared.pipeline import Transcriber, build_transcriber
 from shared.settings import Settings
+from worker import (
+    reconciler,
+    shutdown,  # noqa: F401 - registers the SIGTERM grace in the main process
+)
+from worker.metrics import start_exporter
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +47,7 @@ def init_process(settings: Settings, pool_child: bool = False) -> Runtime:
     global _runtime
     if _runtime is not None:
         return _runtime
+    loading = time.perf_counter()
     try:
         transcriber = build_transcriber(settings)
     except SttError as exc:
@@ -50,8 +58,12 @@ def init_process(settings: Settings, pool_child: bool = False) -> Runtime:
     sessions = make_session_factory(make_engine(settings.database_url))
     name = f"{socket.gethostname()}:{os.getpid()}"
     _runtime = Runtime(settings, sessions, transcriber, name)
-    _start_heartbeat(_runtime)
     info = transcriber.engine.info
+    load_s = time.perf_counter() - loading
+    MODEL_LOAD_SECONDS.labels(info.engine, info.model, info.device).set(load_s)
+    start_exporter(settings)  # before the first heartbeat: a worker seen ready is scrapeable
+    _start_heartbeat(_runtime)
+    _start_reconciler(_runtime)
     log.info("worker %s ready: %s %s on %s", name, info.engine, info.model, info.device)
     return _runtime
 
@@ -70,6 +82,13 @@ def _stop_worker() -> None:
     parent = os.getppid()
     if parent > 1:
         os.kill(parent, signal.SIGTERM)
+
+
+def _start_reconciler(rt: Runtime) -> None:
+    """Every worker reconciles (guarded by conditional UPDATEs): no extra service to run."""
+    from celery import current_app
+
+    reconciler.start(rt.settings, rt.sessions, current_app)
 
 
 def _start_heartbeat(rt: Runtime) -> None:
