@@ -167,10 +167,13 @@ def test_interactive_job_starts_within_one_bulk_job(queued_archive, stack, sessi
         urgent = session.get(Job, urgent_id)
         bulk = list(session.scalars(select(Job).where(Job.batch_id == report.batch_id)))
     assert urgent.queue == "interactive" and {j.queue for j in bulk} == {"bulk"}
-    # Bulk jobs that started while the interactive job waited: at most the one already running.
+    # Bulk jobs that started while the interactive job waited: at most the one already running
+    # on Redis (strict queue order). kombu's filesystem transport (the embedded dev broker) has no
+    # queue priority and may hand over one more message it had already read: at most two there.
     waited = (urgent.created_at, urgent.started_at)
     jumped = [j for j in bulk if j.started_at and waited[0] < j.started_at < waited[1]]
-    assert len(jumped) <= 1, (waited, [j.started_at for j in jumped])
+    allowed = 1 if stack.backend == "postgres" else 2
+    assert len(jumped) <= allowed, (waited, [j.started_at for j in jumped])
     # ... and the bulk queue was still full when it was served, so the test measured something.
     waiting = [j for j in bulk if j.started_at is None or j.started_at > urgent.started_at]
     assert len(waiting) >= 20
