@@ -27,6 +27,7 @@ from shared.errors import ErrorCode, SttError
 SUPPORTED_FORMATS: frozenset[str] = frozenset({"wav", "flac", "ogg", "mp3", "m4a"})
 SNIFF_BYTES = 64
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this the file is digital silence, not quiet speech
+MAX_FRAME_S = 30.0  # longest decoded frame accepted (see _check_frame_span)
 # Our format name -> the ffmpeg demuxer forced for it (no probing of other demuxers).
 _DEMUXERS = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3", "m4a": "mov"}
 # Only local files: nested opens (playlists, references) cannot reach URLs or other protocols.
@@ -134,6 +135,7 @@ def _decode_mono_16k(path: Path, fmt: str) -> Iterator[np.ndarray]:
                 yield from _resample(resampler, None)
                 resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
                 setup = key
+            _check_frame_span(frame, fmt)
             yield from _resample(resampler, frame)
         yield from _resample(resampler, None)
 
@@ -187,6 +189,19 @@ def _decode_frames(container: av.container.InputContainer, fmt: str) -> Iterator
         raise _undecodable(fmt, error)
     if error is not None:
         log.warning("%s audio partly corrupt; kept %d decoded samples: %s", fmt, produced, error)
+
+
+def _check_frame_span(frame: av.AudioFrame, fmt: str) -> None:
+    """Refuse a frame longer than any real codec writes, before it is resampled: a "1 Hz" FLAC
+    turns each 4096-sample frame into an hour of 16 kHz audio in one allocation, long before
+    the sample count can stop it."""
+    span_s = frame.samples / max(frame.sample_rate, 1)
+    if span_s > MAX_FRAME_S:
+        raise SttError(
+            ErrorCode.UNDECODABLE_AUDIO,
+            f"a {fmt} frame claims {span_s:.0f} s of audio at {frame.sample_rate} Hz: "
+            "not a recording",
+        )
 
 
 def _undecodable(fmt: str, exc: Exception) -> SttError:
