@@ -24,6 +24,14 @@ def error_response(error: SttError) -> tuple[Response, int]:
     return jsonify(error.to_dict()), error.http_status
 
 
+def _unavailable(code: ErrorCode, what: str, error: Exception) -> tuple[Response, int]:
+    """A dependency is down: 503 with Retry-After, so clients back off instead of failing."""
+    log.warning("%s unavailable: %s", what, error)
+    response, status = error_response(SttError(code, f"{what} is unavailable; retry shortly"))
+    response.headers["Retry-After"] = "5"
+    return response, status
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(SttError)
     def _stt(error: SttError):  # noqa: ANN202
@@ -44,21 +52,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(BrokerError)
     def _broker(error: BrokerError):  # noqa: ANN202
-        log.warning("broker unavailable: %s", error)
-        response, status = error_response(
-            SttError(ErrorCode.BROKER_UNAVAILABLE, "the job queue is unavailable; retry shortly")
-        )
-        response.headers["Retry-After"] = "5"
-        return response, status
+        return _unavailable(ErrorCode.BROKER_UNAVAILABLE, "the job queue", error)
 
     @app.errorhandler(DatabaseError)
     def _database(error: DatabaseError):  # noqa: ANN202
-        log.warning("database unavailable: %s", error)
-        response, status = error_response(
-            SttError(ErrorCode.DATABASE_UNAVAILABLE, "the database is unavailable; retry shortly")
-        )
-        response.headers["Retry-After"] = "5"
-        return response, status
+        return _unavailable(ErrorCode.DATABASE_UNAVAILABLE, "the database", error)
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):  # noqa: ANN202
