@@ -27,7 +27,7 @@ from tests.conftest import (
     stop_worker,
 )
 from tests.realspeech import vi_clips, whisper_base_dir  # noqa: F401 - fixture
-from tests.test_e2e import wait_job
+from tests.test_e2e import submit_file, wait_job
 
 pytestmark = pytest.mark.realspeech
 WER_BOUND = 0.6
@@ -78,13 +78,7 @@ def _wait_engines(url: str, engines: set[str], workers, logs: Path, timeout: flo
 
 
 def _submit(client, path: Path, **fields) -> str:
-    with path.open("rb") as handle:
-        response = client.post(
-            "/v1/jobs", data={"file": (handle, path.name), **fields},
-            content_type="multipart/form-data",
-        )
-    assert response.status_code == 202, response.get_json()
-    return response.get_json()["id"]
+    return submit_file(client, path, **fields)["id"]
 
 
 def test_real_vietnamese_speech_through_the_service(deployment):
