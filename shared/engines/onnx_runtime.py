@@ -1,15 +1,18 @@
-"""ONNX Runtime backend for the wav2vec2 transformer: the CPU fast path (issue 3).
+"""ONNX Runtime backend for wav2vec2: the CPU fast path (issue 3).
 
-Why this split: on a CPU the model is bound by matrix multiplies. ONNX Runtime's dynamically
-quantised int8 MatMul runs on VNNI at about twice the rate of bf16, so the transformer (feature
-projection, encoder, output head) runs here with int8 weights. The conv feature encoder does
-not: dynamic int8 quantises activations per tensor, and a chunk's conv activations span too
-wide a range (quiet frames round to zero: 56 % frame agreement with fp32 on real speech, against
-97 % with an int8 transformer alone). It stays in PyTorch, in bf16 where the CPU has it.
-Attention's activation-by-activation products and the output head stay fp32.
+Why: on a CPU the model is bound by matrix multiplies. ONNX Runtime's dynamically quantised
+int8 MatMul beats both fp32 and bf16 there, so the transformer (feature projection, encoder,
+output head) runs here with int8 weights. The conv feature encoder never goes int8: dynamic int8
+quantises activations per tensor, and a chunk's conv activations span too wide a range (quiet
+frames round to zero: 56 % frame agreement with fp32 on real speech, against 97 % with an int8
+transformer alone). Where the CPU multiplies bf16 natively the conv stays in PyTorch, in bf16
+(the ``features`` graph); elsewhere the whole model is exported (the ``audio`` graph) and the conv
+runs here in fp32, where ONNX Runtime's kernels beat PyTorch's conv1d, GroupNorm and GELU by
+~18 % on an AVX2-only EPYC (bench/speed.py). Attention's activation-by-activation products and
+the output head stay fp32.
 
-The export happens once per model and variant into a cache folder keyed by the weights' content
-(sampled), so a worker pays it (10-20 s for a base-size model) only on its first start.
+The export happens once per model, graph and variant into a cache folder keyed by the weights'
+content (sampled), so a worker pays it (10-20 s for a base-size model) only on its first start.
 """
 
 from __future__ import annotations
@@ -32,19 +35,23 @@ from shared.errors import ErrorCode, SttError
 log = logging.getLogger(__name__)
 EXPORT_VERSION = "2"  # bump when the exported graph changes, so old cache entries are ignored
 VARIANTS = ("fp32", "int8")
+GRAPHS = ("features", "audio")  # what the graph takes: conv features (conv in torch) or audio
 _OPSET = 17
 _FP32_NODES = re.compile(r"/lm_head/")  # its rounding error would land on the logits directly
 
 
 class EncoderLogits(nn.Module):
-    """Everything after the conv feature encoder: ``(B, frames, conv_dim)`` -> logits."""
+    """``(B, frames, conv_dim)`` conv features -> logits, or with ``with_conv`` the whole model:
+    ``(B, samples)`` normalised audio -> logits."""
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: nn.Module, with_conv: bool = False) -> None:
         super().__init__()
         self.network = network
+        self.with_conv = with_conv
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         core = self.network.wav2vec2
+        features = core.feature_extractor(inputs).transpose(1, 2) if self.with_conv else inputs
         hidden, _ = core.feature_projection(features)
         hidden = core.encoder(hidden).last_hidden_state
         if core.adapter is not None:
@@ -69,22 +76,27 @@ def weights_key(network: nn.Module, head: int = 256) -> str:
     return digest.hexdigest()
 
 
-def export_onnx(network: nn.Module, out: Path) -> None:
+def export_onnx(network: nn.Module, out: Path, graph: str = "features") -> None:
     """Export with dynamic batch and time axes (the TorchScript exporter: no onnxscript)."""
-    sample = torch.zeros(1, 50, network.config.conv_dim[-1], dtype=torch.float32)
+    with_conv = graph == "audio"
+    if with_conv:  # one second of audio: any length traces the same graph
+        sample = torch.zeros(1, 16_000, dtype=torch.float32)
+    else:
+        sample = torch.zeros(1, 50, network.config.conv_dim[-1], dtype=torch.float32)
+    name = "input_values" if with_conv else "features"
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         # the exporter's deprecation notice, and a trace warning about attention's is_causal,
         # which is False for wav2vec2 whatever the length: nothing an operator can act on
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            EncoderLogits(network).eval(),
+            EncoderLogits(network, with_conv).eval(),
             (sample,),
             str(out),
             dynamo=False,
-            input_names=["features"],
+            input_names=[name],
             output_names=["logits"],
             dynamic_axes={
-                "features": {0: "batch", 1: "frames"},
+                name: {0: "batch", 1: "samples" if with_conv else "frames"},
                 "logits": {0: "batch", 1: "frames"},
             },
             opset_version=_OPSET,
@@ -119,22 +131,27 @@ def _atomic(build: Callable[[Path], None], dst: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def cached_model(network: nn.Module, variant: str, cache_dir: Path) -> Path:
-    """The ONNX file for ``variant`` (fp32 or int8), exported on first use only."""
+def cached_model(
+    network: nn.Module, variant: str, cache_dir: Path, graph: str = "features"
+) -> Path:
+    """The ONNX file for ``variant`` (fp32 or int8) of ``graph``, exported on first use only."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown ONNX variant {variant!r}: use one of {VARIANTS}")
+    if graph not in GRAPHS:
+        raise ValueError(f"unknown ONNX graph {graph!r}: use one of {GRAPHS}")
     import onnxruntime
 
     versions = f"v{EXPORT_VERSION}-torch{torch.__version__}-ort{onnxruntime.__version__}"
     folder = Path(cache_dir) / f"w2v-{weights_key(network)}-{versions}"
     folder.mkdir(parents=True, exist_ok=True)
-    fp32 = folder / "encoder.onnx"
+    stem = "encoder" if graph == "features" else "model"
+    fp32 = folder / f"{stem}.onnx"
     if not fp32.is_file():
-        log.info("exporting the wav2vec2 encoder to ONNX under %s (once per model)", folder)
-        _atomic(lambda tmp: export_onnx(network, tmp), fp32)
+        log.info("exporting the wav2vec2 %s to ONNX under %s (once per model)", stem, folder)
+        _atomic(lambda tmp: export_onnx(network, tmp, graph), fp32)
     if variant == "fp32":
         return fp32
-    int8 = folder / "encoder.int8.onnx"
+    int8 = folder / f"{stem}.int8.onnx"
     if not int8.is_file():
         log.info("quantising the ONNX encoder to int8 (once per model)")
         _atomic(lambda tmp: quantize_int8(fp32, tmp), int8)
@@ -142,7 +159,8 @@ def cached_model(network: nn.Module, variant: str, cache_dir: Path) -> Path:
 
 
 class OnnxEncoder:
-    """An ONNX Runtime session: ``(batch, frames, conv_dim)`` float32 features -> logits.
+    """An ONNX Runtime session: ``(batch, frames, conv_dim)`` float32 features -> logits, or
+    (``takes_audio``) ``(batch, samples)`` normalised audio -> logits.
 
     Thread spinning is off: a worker shares its cores with speech detection and the API, and
     a spinning pool then steals time from them (and from itself, measured 10-30 % slower under
@@ -159,10 +177,12 @@ class OnnxEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.takes_audio = self.input_name == "input_values"
 
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(features, dtype=np.float32)
-        return self.session.run(["logits"], {"features": batch})[0]
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(inputs, dtype=np.float32)
+        return self.session.run(["logits"], {self.input_name: batch})[0]
 
 
 def onnx_available() -> bool:
@@ -175,10 +195,12 @@ def onnx_available() -> bool:
     return True
 
 
-def load_encoder(network: nn.Module, variant: str, cache_dir: Path, threads: int) -> OnnxEncoder:
-    """Export (cached) and open the encoder; any failure is MODEL_LOAD_FAILED at start-up."""
+def load_encoder(
+    network: nn.Module, variant: str, cache_dir: Path, threads: int, graph: str = "features"
+) -> OnnxEncoder:
+    """Export (cached) and open the session; any failure is MODEL_LOAD_FAILED at start-up."""
     try:
-        return OnnxEncoder(cached_model(network, variant, cache_dir), threads)
+        return OnnxEncoder(cached_model(network, variant, cache_dir, graph), threads)
     except Exception as exc:  # exporter, quantiser and runtime raise many unrelated types
         raise SttError(
             ErrorCode.MODEL_LOAD_FAILED,

@@ -5,7 +5,8 @@ The baseline steps are kept: ``Wav2Vec2Processor`` + ``Wav2Vec2ForCTC.from_pretr
 equal to ``processor.batch_decode``. What is added: log-probabilities per chunk (for word
 timings, confidences and beam search), reduced precision where the hardware has it, and
 batching on GPU only where it cannot change the output. On CPU the transformer runs by default
-in ONNX Runtime with int8 weights (``onnx_runtime.py``); the conv encoder stays in torch.
+in ONNX Runtime with int8 weights (``onnx_runtime.py``); the conv encoder runs there too in fp32,
+or in torch where the CPU has native bf16.
 """
 
 from __future__ import annotations
@@ -148,17 +149,22 @@ class Wav2Vec2Engine:
         )
 
     def _load_onnx(self, cache_dir: Path, threads: int) -> OnnxEncoder | None:
-        """Build the ONNX Runtime transformer, then free torch's copy of it (only the conv
-        feature encoder still runs in torch): peak memory matters on long files."""
+        """Build the ONNX Runtime session, then free torch's copy of what it runs: peak memory
+        matters on long files. The conv encoder stays in torch only to run in bf16."""
         if self.plan.runtime != "onnx":
             return None
         variant = self.plan.onnx_variant or "int8"
-        encoder = load_encoder(self.model, variant, cache_dir, cpu_threads(threads))
+        graph = "features" if self.dtype is not None else "audio"
+        encoder = load_encoder(self.model, variant, cache_dir, cpu_threads(threads), graph)
         core = self.model.wav2vec2
-        for module in (core.feature_projection, core.encoder, core.adapter, self.model.lm_head):
+        freed = [core.feature_projection, core.encoder, core.adapter, self.model.lm_head]
+        if encoder.takes_audio:
+            freed.append(core.feature_extractor)
+        for module in freed:
             if module is not None:
                 module.to("meta")
-        log.info("wav2vec2 on ONNX Runtime (%s transformer, conv encoder %s)", variant, self.dtype)
+        conv = "torch " + str(self.dtype).replace("torch.", "") if self.dtype else "onnx fp32"
+        log.info("wav2vec2 on ONNX Runtime (%s transformer, conv encoder %s)", variant, conv)
         return encoder
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
@@ -181,6 +187,8 @@ class Wav2Vec2Engine:
             if self.onnx is None:
                 mask = None if mask is None else mask.to(self.device)
                 logits = self.model(values, attention_mask=mask).logits
+            elif self.onnx.takes_audio:
+                logits = torch.from_numpy(self.onnx.logits(values.numpy()))
             else:
                 features = self.model.wav2vec2.feature_extractor(values).transpose(1, 2)
                 logits = torch.from_numpy(self.onnx.logits(features.float().numpy()))
