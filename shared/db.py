@@ -17,6 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # libpq waits for the OS (minutes) on a host that drops packets; /readyz and the
+        # worker's retries need a prompt failure. A connect_timeout in the URL wins.
+        return create_engine(
+            url, pool_pre_ping=True, future=True, connect_args={"connect_timeout": 5}
+        )
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, future=True)
     if parsed.database and parsed.database != ":memory:":
