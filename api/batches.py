@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.app import services
+from api.auth import current_owner
 from api.serialize import job_json
 from api.submission import _callback_url, _metadata, decoding_options, request_fields
 from shared.backfill import Item, Outcome, submit_batch
@@ -39,7 +40,7 @@ def create_batch():  # noqa: ANN201
     items = _items(fields.get("paths"), svc.settings.batch_max_paths, meta)
     batch_id, outcomes = submit_batch(
         svc.settings, svc.sessions, svc.celery, items, source="api", meta=meta,
-        callback_url=callback_url, options=options,
+        callback_url=callback_url, options=options, owner=current_owner(),
     )
     with svc.sessions() as session:
         body = batch_json(session, _load(session, batch_id))
@@ -54,7 +55,7 @@ def create_batch():  # noqa: ANN201
 def get_batch(batch_id: str):  # noqa: ANN201
     limit = _limit(request.args.get("limit", DEFAULT_PAGE))
     with services().sessions() as session:
-        batch = _load(session, batch_id)
+        batch = _load(session, batch_id, current_owner())
         jobs, cursor = _jobs_page(session, batch.id, limit, request.args.get("cursor"))
         body = batch_json(session, batch)
         body["jobs"] = [job_json(job) for job in jobs]
@@ -104,13 +105,15 @@ def _result(outcome: Outcome) -> dict[str, Any]:
     return result
 
 
-def _load(session: Session, raw_id: str | uuid.UUID) -> Batch:
+def _load(session: Session, raw_id: str | uuid.UUID, owner: str | None = None) -> Batch:
+    """The batch, or BATCH_NOT_FOUND; with an ``owner``, another key's batch is "not found"
+    too (as for jobs), so ids cannot be probed across keys."""
     try:
         batch_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
     except ValueError as exc:
         raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {raw_id!r}") from exc
     batch = session.get(Batch, batch_id)
-    if batch is None:
+    if batch is None or (owner is not None and batch.api_key_id != owner):
         raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {batch_id}")
     return batch
 

@@ -35,6 +35,7 @@ from celery import Celery
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.apikeys import scoped_idempotency_key
 from shared.audio import detect_format
 from shared.backfill_progress import InFlight, Progress, Report, ResultLine, write_results
 from shared.db import make_engine, make_session_factory
@@ -204,10 +205,13 @@ class Submitter:
     def __init__(
         self, settings: Settings, sessions: sessionmaker[Session], celery: Celery,
         batch_id: uuid.UUID, *, options: dict[str, Any] | None = None,
-        callback_url: str | None = None, retry_failed: bool = False,
+        callback_url: str | None = None, retry_failed: bool = False, owner: str | None = None,
     ) -> None:
+        """``owner``: the API key's name (None for the CLI and an open API); its jobs are its
+        own, and an earlier job answers an item only when it has the same owner."""
         self.settings, self.sessions, self.celery = settings, sessions, celery
         self.batch_id = batch_id
+        self.owner = owner
         self.options = normalise_options(settings, options or {})
         self.fingerprint = options_fingerprint(settings, self.options)
         self.callback_url = callback_url
@@ -233,8 +237,10 @@ class Submitter:
         return Submission(
             job_id=uuid.uuid4(), source="path", input_path=path, original_filename=path.name,
             sha256=digest, input_format=fmt, queue=BULK, meta=item.meta,
-            callback_url=self.callback_url, options=self.options,
-            idempotency_key=backfill_key(digest, self.fingerprint),
+            callback_url=self.callback_url, options=self.options, api_key_id=self.owner,
+            idempotency_key=scoped_idempotency_key(
+                self.owner, backfill_key(digest, self.fingerprint)
+            ),
         )
 
     def answered(self, item: Item, sub: Submission) -> Outcome | None:
@@ -336,11 +342,11 @@ def deferred_interrupt() -> Iterator[None]:
 
 def open_batch(
     sessions: sessionmaker[Session], source: str, total: int,
-    meta: dict[str, Any], callback_url: str | None,
+    meta: dict[str, Any], callback_url: str | None, owner: str | None = None,
 ) -> uuid.UUID:
     batch = Batch(
         id=uuid.uuid4(), source=source, state=BatchState.SUBMITTING, total_items=total,
-        rejected=[], meta=meta, callback_url=callback_url,
+        rejected=[], meta=meta, callback_url=callback_url, api_key_id=owner,
     )
     with sessions() as session:
         session.add(batch)
@@ -366,11 +372,13 @@ def save_batch(
 def submit_batch(
     settings: Settings, sessions: sessionmaker[Session], celery: Celery, items: list[Item],
     *, source: str, meta: dict[str, Any], callback_url: str | None, options: dict[str, Any],
+    owner: str | None = None,
 ) -> tuple[uuid.UUID, list[Outcome]]:
     """Submit every item at once (the API's batches, capped by STT_BATCH_MAX_PATHS)."""
-    batch_id = open_batch(sessions, source, len(items), meta, callback_url)
+    batch_id = open_batch(sessions, source, len(items), meta, callback_url, owner)
     submitter = Submitter(
-        settings, sessions, celery, batch_id, options=options, callback_url=callback_url
+        settings, sessions, celery, batch_id, options=options, callback_url=callback_url,
+        owner=owner,
     )
     tally, outcomes, state = Tally(found=len(items)), [], BatchState.INTERRUPTED
     try:

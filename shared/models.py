@@ -149,6 +149,7 @@ class Batch(Base):
     callback_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column()
+    api_key_id: Mapped[str | None] = mapped_column(String(64))  # the submitting key's name
 
 
 class DeliveryState(StrEnum):

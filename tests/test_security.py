@@ -409,6 +409,27 @@ def test_a_key_sees_only_its_own_jobs(stack, tmp_path):
     }
 
 
+def test_a_key_sees_only_its_own_batches(stack, audio_root):
+    client = _keyed_app(stack, alice=ALICE, bob=BOB).test_client()
+    unique_length = 1.0 + uuid.uuid4().int % 997 / 1000  # content no other test submitted
+    path = str(_wav(audio_root, f"batch-{uuid.uuid4().hex[:8]}.wav", unique_length))
+    mine = client.post("/v1/batches", json={"paths": [path]}, headers=_bearer(ALICE))
+    theirs = client.post("/v1/batches", json={"paths": [path]}, headers=_bearer(BOB))
+    assert mine.status_code == theirs.status_code == 202
+    mine, theirs = mine.get_json(), theirs.get_json()
+    # the same file, but not answered by the other key's job: dedupe is per key too
+    assert [r["status"] for r in theirs["results"]] == ["queued"]
+    my_job, their_job = mine["results"][0]["job_id"], theirs["results"][0]["job_id"]
+    assert my_job != their_job
+    response = client.get(f"/v1/batches/{mine['id']}", headers=_bearer(BOB))
+    assert response.status_code == 404 and _code(response) == "batch_not_found"
+    assert client.get(f"/v1/jobs/{my_job}", headers=_bearer(BOB)).status_code == 404
+    own = client.get(f"/v1/batches/{mine['id']}", headers=_bearer(ALICE)).get_json()
+    assert [job["id"] for job in own["jobs"]] == [my_job]
+    again = client.post("/v1/batches", json={"paths": [path]}, headers=_bearer(ALICE))
+    assert again.get_json()["results"][0]["job_id"] == my_job  # her own earlier job answers
+
+
 def _cli(stack, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
     """`stt ...` in-process (the real entry point), with the stack's environment."""
     from shared.cli import main
@@ -577,10 +598,10 @@ def _werkzeug_access_log(stack) -> str:
     return "\n".join(lines)
 
 
-# --- migration 0004 ---------------------------------------------------------------------------
+# --- migrations 0004 and 0005 ------------------------------------------------------------------
 
 
-def test_migration_0004_round_trips_on_both_databases(stack, tmp_path):
+def test_migrations_0004_and_0005_round_trip_on_both_databases(stack, tmp_path):
     from alembic import command
     from sqlalchemy import inspect
     from sqlalchemy.exc import IntegrityError
@@ -601,6 +622,10 @@ def test_migration_0004_round_trips_on_both_databases(stack, tmp_path):
         upgrade(url)
         engine = make_engine(url)
         assert "api_key_id" in {c["name"] for c in inspect(engine).get_columns("jobs")}
+        assert "api_key_id" in {c["name"] for c in inspect(engine).get_columns("batches")}
+        command.downgrade(alembic_config(url), "0004")  # 0005: the batches' owner
+        assert "api_key_id" not in {c["name"] for c in inspect(engine).get_columns("batches")}
+        upgrade(url)
         sessions = make_session_factory(engine)
         with sessions() as session:  # the name is unique among active keys only
             for revoked in (True, True, False):
