@@ -86,17 +86,15 @@ def _redeliver(session: Session, job: Job) -> int:
 
 
 def notify_terminal(session: Session, job: Job) -> None:
-    """Record the job's terminal event (the API's cancel path) and enqueue its first attempt."""
-    try:
-        delivery_id = webhooks.record_event(session, job.id, job.status)
-        session.commit()
-    except IntegrityError:  # a redelivery request recorded the event a moment earlier
-        session.rollback()
-        return
-    if delivery_id is None:
-        return
-    svc = services()
-    webhooks.enqueue_delivery(svc.celery, svc.settings, delivery_id, job.queue)
+    """Send the first attempt of the job's terminal event (the API's cancel path) now.
+
+    The event itself was recorded with the status change (``cancel_or_delete``); if this send
+    fails or the process dies first, the workers' sweeper finds the due row.
+    """
+    delivery_id = webhooks.first_attempt(session, job.id, job.status)
+    if delivery_id is not None:
+        svc = services()
+        webhooks.enqueue_delivery(svc.celery, svc.settings, delivery_id, job.queue)
 
 
 def set_payload_mode(session: Session, job: Job, mode: str) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode, SttError
 from shared.models import TERMINAL, Job, JobStatus, utcnow
+from shared.webhooks import record_event
 
 
 @dataclass(slots=True)
@@ -170,6 +171,8 @@ def cancel_or_delete(session: Session, job: Job, data_dir: Path) -> str:
             .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
             .values(status=JobStatus.CANCELED, finished_at=utcnow())
         ).rowcount
+        if canceled:  # the canceled event commits with the status: no crash can drop it
+            record_event(session, job.id, JobStatus.CANCELED)
         session.commit()
         if canceled:
             session.refresh(job)

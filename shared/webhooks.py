@@ -220,6 +220,17 @@ def record_event(
     return row.id
 
 
+def first_attempt(session: Session, job_id: uuid.UUID, status: str) -> int | None:
+    """The id of the ``status`` event's first attempt while it is still pending, else None."""
+    return session.scalar(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.event_id == event_id(job_id, status),
+            WebhookDelivery.attempt == 1,
+            WebhookDelivery.state == DeliveryState.PENDING,
+        )
+    )
+
+
 def redeliver(session: Session, job: Job, now: datetime | None = None) -> int:
     """Make the job's event due now: the pending attempt if there is one, else a new attempt.
 

@@ -382,6 +382,22 @@ def test_no_secret_means_no_callbacks(wh_stack, tmp_path):
     assert response.status_code == 400 and _error(response) == "webhooks_disabled"
 
 
+def test_canceled_event_commits_with_the_cancel(api, tmp_path, monkeypatch):
+    """The API dying between the cancel and the send loses nothing: the event row committed
+    with the status, so the sweeper sends it."""
+    def die(*_args: object) -> None:
+        raise RuntimeError("the API process died after the cancel committed")
+
+    monkeypatch.setattr("api.jobs.notify_terminal", die)
+    job = _submit(api, tmp_path, queue="bulk", callback_url="http://127.0.0.1:9/x")
+    assert api.delete(f"/v1/jobs/{job['id']}").status_code == 500
+    assert api.get(f"/v1/jobs/{job['id']}").get_json()["status"] == "canceled"
+    rows = attempts(api, job["id"])
+    assert [(r["event_type"], r["attempt"], r["state"]) for r in rows] == [
+        ("canceled", 1, "pending")
+    ]
+
+
 def test_deliveries_routes_refuse_what_they_cannot_do(api, tmp_path):
     assert api.get(f"/v1/jobs/{uuid.uuid4()}/deliveries").status_code == 404
     queued = _submit(api, tmp_path, queue="bulk", callback_url="http://127.0.0.1:9/x")
