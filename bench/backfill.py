@@ -40,7 +40,7 @@ import psycopg
 import redis
 from sqlalchemy import func, select
 
-from shared.backfill import BackfillRequest, run_backfill
+from shared.backfill_run import BackfillRequest, run_backfill
 from shared.db import make_engine, make_session_factory
 from shared.migrate import upgrade
 from shared.models import Job, JobStatus

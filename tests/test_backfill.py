@@ -19,17 +19,14 @@ import pytest
 from sqlalchemy import func, select, update
 
 from shared.backfill import (
-    BackfillRequest,
     Item,
     Submitter,
     backfill_key,
-    check_callback_url,
     discover,
     normalise_options,
     options_fingerprint,
-    parse_metadata,
-    run_backfill,
 )
+from shared.backfill_run import BackfillRequest, check_callback_url, parse_metadata, run_backfill
 from shared.db import make_engine, make_session_factory
 from shared.errors import SttError
 from shared.jobs import create_job
