@@ -1,9 +1,9 @@
 """The browser page at ``/`` (plain files in api/static, no build step) and what it needs.
 
 The page talks to the same public API as any client (/v1/jobs, /readyz); only two routes are
-added for it: its settings (limits to show) and the job's processed audio, so a click on a
-transcript line can play from there. A strict Content-Security-Policy keeps every byte the
-page loads on this service: no CDN, no third-party font.
+added for it: its settings (limits to show, whether an API key is needed) and the job's processed
+audio, so a click on a transcript line can play from there. A strict Content-Security-Policy
+keeps every byte the page loads on this service: no CDN, no third-party font.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, send_file, send_from_directory
 
 from api.app import services
 from shared import jobs as job_store
+from shared.apikeys import keys_configured
 from shared.errors import ErrorCode, SttError
 from shared.models import TERMINAL
 
@@ -26,7 +27,9 @@ CSP = "; ".join(
     [
         "default-src 'self'",
         "img-src 'self' data:",
-        "media-src 'self'",
+        # blob: only for media: with API keys on, the page fetches the audio with its key and
+        # plays it from an object URL, since an <audio src> cannot send an Authorization header.
+        "media-src 'self' blob:",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
@@ -45,13 +48,20 @@ def index() -> Response:
 
 @bp.get("/web/config")
 def web_config() -> Response:
-    """The limits the page shows next to the file picker, straight from the settings."""
-    settings = services().settings
+    """The limits the page shows next to the file picker, and whether it must ask for a key.
+
+    An open route (api/auth.py), so the page can learn that it needs a key before it has one.
+    """
+    svc = services()
+    settings = svc.settings
+    with svc.sessions() as session:
+        auth_required = keys_configured(settings.api_keys, session)
     return jsonify(
         {
             "max_duration_s": settings.max_duration_s,
             "max_upload_mb": settings.max_upload_mb,
             "formats": list(UPLOAD_FORMATS),
+            "auth_required": auth_required,
         }
     )
 

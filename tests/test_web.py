@@ -1,6 +1,7 @@
 """The page at / in a real headless Chromium, against a real API server (werkzeug, in a thread)
 and the real worker fixture: pick a real recording, watch the job, read, play and download the
-transcript. Screenshots at desktop width and at 375 px go to tests/artifacts/.
+transcript, with the API open and with an API key configured. Screenshots at desktop width and at
+375 px go to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
+from shared.apikeys import hash_key
 from shared.db import make_engine, make_session_factory, session_scope
 from shared.models import Worker, utcnow
 from tests.audio_factory import write_audio
@@ -32,21 +34,44 @@ FLAGS = (
 )
 # The browser runs on the SQLite + filesystem-broker stack only: the page is the same on both.
 sqlite_only = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+WEB_KEY_NAME, WEB_KEY = "web-page", "stt_web-page-test-key-0123456789abcdefghijkl"
+UNAUTHORIZED = (
+    "Cần một khóa API hợp lệ. Hãy nhập khóa API bạn được cấp. · "
+    "A valid API key is needed. Enter the API key you were given."
+)
 
 
 # --- fixtures ---------------------------------------------------------------------------------
+
+
+def _serve(app) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def keyed_app(stack):
+    """An app with one key in its settings: the shared database stays keyless, so every other
+    app on this stack (and every other test) stays open."""
+    from api.app import create_app
+
+    keys = {WEB_KEY_NAME: hash_key(WEB_KEY)}
+    return create_app(stack.settings.model_copy(update={"api_keys": keys}))
 
 
 @pytest.fixture()
 def live_url(stack) -> Iterator[str]:
     from api.app import create_app
 
-    server = make_server("127.0.0.1", 0, create_app(stack.settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    yield from _serve(create_app(stack.settings))
+
+
+@pytest.fixture()
+def keyed_live_url(stack) -> Iterator[str]:
+    yield from _serve(keyed_app(stack))
 
 
 @pytest.fixture()
@@ -331,6 +356,89 @@ def test_a_dropped_file_is_chosen(browser, live_url):
     assert "dragging" not in browser.find_element("id", "drop").get_attribute("class")
 
 
+@sqlite_only
+def test_with_a_key_configured_the_page_asks_for_it(
+    browser, keyed_live_url, worker, vi_clip, tmp_path
+):
+    """Keys on: the page asks for one, refuses a wrong one in plain words, and with the right one
+    uploads, follows, plays (a blob: URL: <audio> cannot send a header) and downloads."""
+    url, clip = keyed_live_url, copy_clip(vi_clip, tmp_path)
+    browser.get(url + "/")
+    wait_for(lambda: browser.find_elements("css selector", "body[data-ready]"), 10, what="page")
+    field = browser.find_element("id", "api-key")
+    assert visible(browser, "key-form") and not visible(browser, "key-forget")
+    assert field.get_attribute("type") == "password"
+    assert field.get_attribute("autocomplete") == "off"
+    assert browser.execute_script("return document.activeElement.id") == "api-key"
+
+    _use_key(browser, "stt_not-the-right-key")
+    wait_for(lambda: visible(browser, "key-error"), 10, what="the refusal")
+    assert text_of(browser, "key-error") == UNAUTHORIZED
+    browser.find_element("id", "file").send_keys(str(clip))
+    browser.find_element("id", "submit").click()
+    wait_for(lambda: visible(browser, "upload-error"), 10, what="the refused upload")
+    assert text_of(browser, "upload-error") == UNAUTHORIZED
+
+    _use_key(browser, WEB_KEY)
+    wait_for(lambda: "Kept for this session" in text_of(browser, "key-status"), 10, what="key")
+    assert not visible(browser, "key-error") and visible(browser, "key-forget")
+    assert not visible(browser, "api-key")  # the row shrinks to a note and "forget"
+    assert browser.execute_script("return sessionStorage.getItem('stt-api-key')") == WEB_KEY
+    browser.find_element("id", "submit").click()  # the same file, still chosen
+    lines = wait_for(
+        lambda: browser.find_elements("css selector", "#lines .line"), 90, what="the transcript"
+    )
+    bearer = {"Authorization": f"Bearer {WEB_KEY}"}
+    job = requests.get(f"{url}/v1/jobs", headers=bearer, timeout=5).json()["jobs"][0]
+    assert job["status"] == "completed" and job["original_filename"] == clip.name
+    shown = " ".join(line.find_element("tag name", "span").text for line in lines)
+    assert shown.split() == job["transcript"].split()
+
+    src = wait_for(
+        lambda: browser.execute_script("return document.getElementById('player').src"),
+        30, what="the audio source",
+    )
+    assert src.startswith("blob:")
+    _play_from_a_line(browser, lines[-1])
+    _check_keyed_download(browser, job)
+    _check_recent_jobs(browser, job)
+    _check_key_stays_out_of_urls(browser)
+    assert screenshot(browser, "web-key-375.png", 375, mobile=True).stat().st_size > 10_000
+    widths = browser.execute_script(
+        "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
+    )
+    assert widths == [375, 375], "the key row makes the page scroll sideways at phone width"
+
+    browser.find_element("id", "key-forget").click()
+    assert browser.execute_script("return sessionStorage.getItem('stt-api-key')") is None
+    assert not visible(browser, "result") and not browser.find_elements("css selector", ".job")
+    assert visible(browser, "api-key") and not visible(browser, "key-forget")
+
+
+def _use_key(browser, key: str) -> None:
+    field = browser.find_element("id", "api-key")
+    field.clear()
+    field.send_keys(key)
+    browser.find_element("id", "key-save").click()
+    assert field.get_attribute("value") == ""  # not left sitting in the page
+
+
+def _check_keyed_download(browser, job: dict) -> None:
+    link = browser.find_element("id", "dl-txt")
+    assert link.get_attribute("href").startswith("blob:")
+    link.click()
+    saved = browser.downloads / f"{Path(job['original_filename']).stem}.txt"
+    wait_for(saved.exists, 15, what="the TXT download")
+    assert saved.read_text(encoding="utf-8").strip() == job["transcript"]
+
+
+def _check_key_stays_out_of_urls(browser) -> None:
+    urls = browser.execute_script(
+        "return [location.href, ...performance.getEntriesByType('resource').map(e => e.name)]"
+    )
+    assert urls and not any(WEB_KEY in u or "stt_not-the-right-key" in u for u in urls), urls
+
+
 # --- the routes the page relies on ------------------------------------------------------------
 
 
@@ -338,12 +446,24 @@ def test_a_dropped_file_is_chosen(browser, live_url):
 def test_index_is_served_with_a_strict_content_policy(client):
     page = client.get("/")
     assert page.status_code == 200 and page.mimetype == "text/html"
-    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    policy = page.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "media-src 'self' blob:;" in policy  # blob: for keyed audio, nothing broader
     for asset in ("/static/app.js", "/static/app.css", "/static/fonts/NotoSans-Regular-vi.woff2"):
         assert client.get(asset).status_code == 200, asset
     config = client.get("/web/config").get_json()
     assert config["max_duration_s"] == client.application.extensions["stt"].settings.max_duration_s
     assert config["formats"] == ["mp3", "wav", "m4a", "ogg"]
+    assert config["auth_required"] is False
+
+
+@sqlite_only
+def test_web_config_says_when_a_key_is_needed(stack):
+    client = keyed_app(stack).test_client()
+    config = client.get("/web/config")  # open, so the page learns it needs a key before it has one
+    assert config.status_code == 200 and config.get_json()["auth_required"] is True
+    assert client.get("/").status_code == 200
+    assert client.get("/v1/jobs").status_code == 401
 
 
 @sqlite_only

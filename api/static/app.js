@@ -1,12 +1,15 @@
 // The upload page: plain JavaScript against the public API (/v1/jobs, /readyz), no build step.
 // Text from the server is always set with textContent (never innerHTML) and NFC-normalised, so
-// Vietnamese diacritics render as single composed letters.
+// Vietnamese diacritics render as single composed letters. With API keys on, the key lives in
+// sessionStorage and travels only in an Authorization header, never in a URL (access logs).
 "use strict";
 
 const POLL_MS = 1000;
 const RECENT_JOBS = 15;
 const TERMINAL = new Set(["completed", "failed", "canceled"]);
 const ALLOWED = ["mp3", "wav", "m4a", "ogg"];
+const KEY_STORAGE = "stt-api-key";
+const KEY_KEPT = "Đã lưu cho phiên này · Kept for this session";
 
 // Error codes (a public contract, see shared/errors.py) in plain words: [Vietnamese, English].
 const ERRORS = {
@@ -36,6 +39,8 @@ const ERRORS = {
   canceled: ["Công việc đã bị hủy.", "The job was canceled."],
   network: ["Mất kết nối tới máy chủ. Hãy kiểm tra mạng và thử lại.",
     "Could not reach the server. Check the connection and try again."],
+  unauthorized: ["Cần một khóa API hợp lệ. Hãy nhập khóa API bạn được cấp.",
+    "A valid API key is needed. Enter the API key you were given."],
 };
 const GENERIC_ERROR = ["Đã xảy ra lỗi.", "Something went wrong."];
 
@@ -51,7 +56,10 @@ const STAGES = {
 const $ = (id) => document.getElementById(id);
 const nfc = (text) => (text == null ? "" : String(text).normalize("NFC"));
 
-const state = { file: null, config: null, current: null, pollTimer: null, text: "" };
+const state = {
+  file: null, config: null, current: null, pollTimer: null, text: "",
+  key: readKey(), objectUrls: [],  // objectUrls: blob: URLs of the job on show, revoked on change
+};
 
 // ---- formatting ---------------------------------------------------------------------------
 
@@ -106,9 +114,113 @@ function show(node, visible) {
 }
 
 async function getJson(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const headers = { Accept: "application/json", ...authHeaders(url) };
+  const response = await fetch(url, { headers });
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401) askForKey(true);
   return { ok: response.ok, status: response.status, body };
+}
+
+// ---- the API key --------------------------------------------------------------------------
+
+function readKey() {
+  // sessionStorage, not localStorage: the key is gone when the tab closes.
+  try {
+    return sessionStorage.getItem(KEY_STORAGE) || "";
+  } catch {
+    return "";  // storage disabled: the key then lasts until the page is reloaded
+  }
+}
+
+function authHeaders(url) {
+  return state.key && url.startsWith("/v1/") ? { Authorization: `Bearer ${state.key}` } : {};
+}
+
+function keyMissing() {
+  return !!(state.config && state.config.auth_required) && !state.key;
+}
+
+// Once a key is kept the row shrinks to a note and "forget"; a refusal opens the field again.
+function keyEntry(open) {
+  show($("api-key"), open);
+  show($("key-save"), open);
+  show($("key-forget"), !!state.key);
+}
+
+function askForKey(refused) {
+  show($("key-form"), true);
+  keyEntry(true);
+  const error = $("key-error");
+  error.textContent = refused ? friendlyError({ code: "unauthorized" }) : "";
+  show(error, refused);
+  $("key-status").textContent = "";
+  $("api-key").focus();
+}
+
+function saveKey(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  // A header value must be printable ASCII; anything else cannot be a key this service issued.
+  if (!/^[\x21-\x7e]+$/.test(key)) return askForKey(true);
+  state.key = key;
+  try {
+    sessionStorage.setItem(KEY_STORAGE, key);
+  } catch {
+    // storage disabled: keep the key in memory only
+  }
+  $("api-key").value = "";
+  show($("key-error"), false);
+  keyEntry(false);
+  $("key-status").textContent = KEY_KEPT;
+  loadJobs();  // tries the key at once: a refusal brings the message back
+}
+
+function forgetKey() {
+  try {
+    sessionStorage.removeItem(KEY_STORAGE);
+  } catch {
+    // nothing was stored
+  }
+  state.key = "";
+  clearTimeout(state.pollTimer);
+  state.current = null;
+  resetMedia();
+  // What the key showed goes with it: this may be a shared computer.
+  show($("result"), false);
+  $("jobs").replaceChildren();
+  keyEntry(true);
+  $("key-status").textContent = "Đã quên khóa · Key forgotten";
+  $("api-key").focus();
+}
+
+function setupKey() {
+  $("key-form").addEventListener("submit", saveKey);
+  $("key-forget").addEventListener("click", forgetKey);
+  keyEntry(!state.key);
+  if (state.key) $("key-status").textContent = KEY_KEPT;
+}
+
+// ---- audio and downloads behind a key -------------------------------------------------------
+
+// <audio src> and <a href> cannot send a header, so with a key the page fetches the bytes itself
+// and hands them over as a blob: URL. While the API is open the plain URL is simpler and streams.
+async function mediaUrl(url) {
+  if (!state.key) return url;
+  const response = await fetch(url, { headers: authHeaders(url) });
+  if (response.status === 401) askForKey(true);
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const href = URL.createObjectURL(await response.blob());
+  state.objectUrls.push(href);
+  return href;
+}
+
+function resetMedia() {
+  const player = $("player");
+  player.pause();
+  player.removeAttribute("src");
+  player.load();  // drops the old audio now, not when the element is next given a source
+  state.objectUrls.forEach((href) => URL.revokeObjectURL(href));
+  state.objectUrls = [];
 }
 
 // ---- settings and the warning banner ------------------------------------------------------
@@ -117,6 +229,7 @@ async function loadConfig() {
   const { ok, body } = await getJson("/web/config");
   if (!ok) return;
   state.config = body;
+  if (body.auth_required) show($("key-form"), true);
   const formats = body.formats.map((f) => f.toUpperCase()).join(", ");
   const [vi, en] = limitText(body.max_duration_s);
   $("limits").textContent = `${formats} · ${vi} (${en}) · ≤ ${body.max_upload_mb} MB`;
@@ -223,6 +336,9 @@ function upload(file) {
   form.append("file", file, file.name);
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/v1/jobs");
+  for (const [name, value] of Object.entries(authHeaders("/v1/jobs"))) {
+    xhr.setRequestHeader(name, value);
+  }
   xhr.responseType = "json";
   xhr.upload.addEventListener("progress", (event) => {
     if (event.lengthComputable) setProgress("uploading", (100 * event.loaded) / event.total);
@@ -230,6 +346,7 @@ function upload(file) {
   xhr.addEventListener("load", () => {
     const body = xhr.response || {};
     if (xhr.status === 200 || xhr.status === 202) return follow(body);
+    if (xhr.status === 401) askForKey(true);
     uploadFailed(friendlyError(body.error));
   });
   xhr.addEventListener("error", () => uploadFailed(friendlyError({ code: "network" })));
@@ -274,6 +391,7 @@ async function showJob(job) {
   const duration = job.duration_s != null ? ` · ${clock(job.duration_s)}` : "";
   $("result-meta").textContent = `${nfc(job.original_filename || job.id)}${duration}`;
   $("lines").replaceChildren();
+  resetMedia();
   ["plain", "actions", "lines-hint", "player", "result-error"].forEach((id) => show($(id), false));
   if (job.status !== "completed") {
     $("result-error").textContent = friendlyError(job.error, job.status);
@@ -285,8 +403,7 @@ async function showJob(job) {
   const segments = ok ? (body.segments || []).filter((s) => nfc(s.text).trim()) : [];
   if (segments.length) renderLines(job, segments);
   else renderPlain();
-  setDownloads(job);
-  show($("actions"), true);
+  if (await setDownloads(job)) show($("actions"), true);
 }
 
 function renderPlain() {
@@ -294,10 +411,20 @@ function renderPlain() {
   show($("plain"), true);
 }
 
+async function setPlayer(job) {
+  let src;
+  try {
+    src = await mediaUrl(`/v1/jobs/${job.id}/audio`);
+  } catch {
+    return;  // no audio to play: the transcript still reads fine
+  }
+  if (state.current !== job.id) return;  // another job was opened meanwhile
+  $("player").src = src;
+  show($("player"), true);
+}
+
 function renderLines(job, segments) {
-  const player = $("player");
-  player.src = `/v1/jobs/${job.id}/audio`;
-  show(player, true);
+  setPlayer(job);
   show($("lines-hint"), true);
   const items = segments.map((segment) => {
     const button = el("button", "line");
@@ -328,12 +455,17 @@ function highlightLine() {
   });
 }
 
-function setDownloads(job) {
-  document.querySelectorAll("#actions a[data-format]").forEach((link) => {
-    const format = link.dataset.format;
-    link.href = `/v1/jobs/${job.id}/transcript?format=${format}`;
-    link.download = `${baseName(job)}.${format}`;
+async function setDownloads(job) {
+  const links = [...document.querySelectorAll("#actions a[data-format]")];
+  const hrefs = await Promise.all(links.map((link) =>
+    mediaUrl(`/v1/jobs/${job.id}/transcript?format=${link.dataset.format}`).catch(() => null)));
+  if (state.current !== job.id) return false;
+  links.forEach((link, i) => {
+    show(link, !!hrefs[i]);
+    if (hrefs[i]) link.href = hrefs[i];
+    link.download = `${baseName(job)}.${link.dataset.format}`;
   });
+  return true;
 }
 
 async function copyText() {
@@ -367,6 +499,7 @@ function copyWithSelection(text) {
 // ---- recent jobs --------------------------------------------------------------------------
 
 async function loadJobs() {
+  if (keyMissing()) return askForKey(false);  // no point in a request bound to be refused
   let result;
   try {
     result = await getJson(`/v1/jobs?limit=${RECENT_JOBS}`);
@@ -415,11 +548,13 @@ function openJob(job) {
 
 function start() {
   setupPicker();
+  setupKey();
   $("copy").addEventListener("click", copyText);
-  $("refresh").addEventListener("click", loadJobs);
+  $("refresh").addEventListener("click", () => loadJobs());
   ["timeupdate", "seeked"].forEach((type) => $("player").addEventListener(type, highlightLine));
   // data-ready tells scripts (and the browser tests) that the first answers are on the page.
-  Promise.allSettled([loadConfig(), loadBanner(), loadJobs()]).then(() => {
+  // The job list waits for the settings: they say whether a key must be asked for first.
+  Promise.allSettled([loadConfig().then(loadJobs), loadBanner()]).then(() => {
     document.body.dataset.ready = "1";
   });
 }
