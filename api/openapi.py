@@ -303,7 +303,7 @@ PATHS: dict[str, Schema] = {
     "/web/config": {
         "get": _open(
             _operation(
-                "Limits the web page shows",
+                "Limits the web page shows, and whether it must ask for an API key",
                 {
                     "200": _json(
                         _object(
@@ -311,9 +311,10 @@ PATHS: dict[str, Schema] = {
                                 "max_duration_s": {"type": "number"},
                                 "max_upload_mb": {"type": "number"},
                                 "formats": {"type": "array", "items": _string()},
+                                "auth_required": {"type": "boolean"},
                             }
                         ),
-                        "Limits",
+                        "Limits and whether a key is needed",
                     )
                 },
             )
