@@ -21,11 +21,8 @@ import csv
 import hashlib
 import json
 import os
-import signal
-import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -48,7 +45,6 @@ from shared.settings import Settings
 BULK = "bulk"
 KEY_PREFIX = "backfill:"
 REJECTED_KEPT = 100  # rejected items stored on the batch row; the rest are only counted
-SAVE_EVERY = 200  # items between updates of a command-line run's batch row
 NOT_AUDIO = frozenset({ErrorCode.UNSUPPORTED_FORMAT, ErrorCode.EMPTY_AUDIO})
 
 
@@ -313,26 +309,6 @@ class Submitter:
             values["batch_id"] = self.batch_id
         session.execute(update(Job).where(Job.id == job.id).values(**values))
         session.commit()
-
-
-@contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Hold a Ctrl-C until the current file's commit-and-send is done, then stop the run.
-
-    A hard kill in between is still safe (the row is found and sent next time); this only
-    keeps the common Ctrl-C from leaving such rows behind.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 # --- batches ---------------------------------------------------------------------------------

@@ -8,9 +8,12 @@ the same command again resumes: what is done or queued is answered by its job).
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +22,11 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.backfill import (
-    SAVE_EVERY,
     Item,
     ItemState,
     Outcome,
     Submitter,
     Tally,
-    deferred_interrupt,
     discover,
     open_batch,
     save_batch,
@@ -37,6 +38,28 @@ from shared.models import TERMINAL, BatchState
 from shared.queue import make_celery
 from shared.settings import Settings
 from shared.webhooks import accept_callback_url
+
+SAVE_EVERY = 200  # items between updates of a run's batch row
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold a Ctrl-C until the current file's commit-and-send is done, then stop the run.
+
+    A hard kill in between is still safe (the row is found and sent next time); this only
+    keeps the common Ctrl-C from leaving such rows behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def parse_metadata(pairs: Sequence[str]) -> dict[str, str]:
