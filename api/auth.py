@@ -4,8 +4,8 @@ Closed by default: only the paths in ``OPEN_PATHS`` (health, metrics, the page a
 files, the OpenAPI document) stay reachable without a key, so a route added later is protected
 without anyone remembering to. With no key configured anywhere the API is open (the embedded
 default). A key is read from ``Authorization: Bearer <key>`` or ``X-API-Key``, never from the
-query string, which would land in access logs. Any route with a ``job_id`` checks that the job
-belongs to the caller's key here, so blueprints that look jobs up themselves cannot leak one.
+query string, which would land in access logs. Any route with a ``job_id`` or ``batch_id`` checks
+that it belongs to the caller's key here, so blueprints that look them up cannot leak one.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, request
+from sqlalchemy.orm import Session
 
 from api.app import services
 from api.errors import error_response
 from shared import jobs as job_store
 from shared.apikeys import authenticate, keys_configured
+from shared.backfill import load_batch
 from shared.errors import ErrorCode, SttError
 
 log = logging.getLogger(__name__)
@@ -53,10 +55,17 @@ def _authenticate() -> tuple[Response, int] | None:
             log.warning("refused %s %s: no valid API key", request.method, request.path)
             return _unauthorized()
         g.stt_owner = identity.name
-        job_id = (request.view_args or {}).get("job_id")
-        if job_id is not None:
-            job_store.get_job(session, str(job_id), owner=identity.name)  # 404 if not its own
+        _check_owner(session, identity.name)
     return None
+
+
+def _check_owner(session: Session, owner: str) -> None:
+    """404 for another key's job or batch, before any blueprint code looks it up."""
+    args = request.view_args or {}
+    if (job_id := args.get("job_id")) is not None:
+        job_store.get_job(session, str(job_id), owner=owner)
+    if (batch_id := args.get("batch_id")) is not None:
+        load_batch(session, str(batch_id), owner=owner)
 
 
 def presented_key() -> str:

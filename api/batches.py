@@ -21,7 +21,7 @@ from api.app import services
 from api.auth import current_owner
 from api.serialize import job_json
 from api.submission import _callback_url, _metadata, decoding_options, request_fields
-from shared.backfill import Item, Outcome, submit_batch
+from shared.backfill import Item, Outcome, load_batch, submit_batch
 from shared.errors import ErrorCode, SttError
 from shared.jobs import _decode_cursor, encode_cursor
 from shared.models import Batch, BatchState, Job, JobStatus
@@ -43,7 +43,7 @@ def create_batch():  # noqa: ANN201
         callback_url=callback_url, options=options, owner=current_owner(),
     )
     with svc.sessions() as session:
-        body = batch_json(session, _load(session, batch_id))
+        body = batch_json(session, load_batch(session, batch_id))
     body["results"] = [_result(outcome) for outcome in outcomes]
     response = jsonify(body)
     response.status_code = 202
@@ -55,7 +55,7 @@ def create_batch():  # noqa: ANN201
 def get_batch(batch_id: str):  # noqa: ANN201
     limit = _limit(request.args.get("limit", DEFAULT_PAGE))
     with services().sessions() as session:
-        batch = _load(session, batch_id, current_owner())
+        batch = load_batch(session, batch_id, current_owner())
         jobs, cursor = _jobs_page(session, batch.id, limit, request.args.get("cursor"))
         body = batch_json(session, batch)
         body["jobs"] = [job_json(job) for job in jobs]
@@ -103,19 +103,6 @@ def _result(outcome: Outcome) -> dict[str, Any]:
     if result["job_id"]:
         result["links"] = {"job": url_for("jobs.get_job", job_id=result["job_id"], _external=True)}
     return result
-
-
-def _load(session: Session, raw_id: str | uuid.UUID, owner: str | None = None) -> Batch:
-    """The batch, or BATCH_NOT_FOUND; with an ``owner``, another key's batch is "not found"
-    too (as for jobs), so ids cannot be probed across keys."""
-    try:
-        batch_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
-    except ValueError as exc:
-        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {raw_id!r}") from exc
-    batch = session.get(Batch, batch_id)
-    if batch is None or (owner is not None and batch.api_key_id != owner):
-        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {batch_id}")
-    return batch
 
 
 def _status_counts(session: Session, batch_id: uuid.UUID) -> dict[str, int]:

@@ -328,6 +328,19 @@ def open_batch(
     return batch.id
 
 
+def load_batch(session: Session, raw_id: str | uuid.UUID, owner: str | None = None) -> Batch:
+    """The batch, or BATCH_NOT_FOUND; with an ``owner``, another key's batch is "not found"
+    too (as for jobs), so ids cannot be probed across keys."""
+    try:
+        batch_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
+    except ValueError as exc:
+        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {raw_id!r}") from exc
+    batch = session.get(Batch, batch_id)
+    if batch is None or (owner is not None and batch.api_key_id != owner):
+        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {batch_id}")
+    return batch
+
+
 def save_batch(
     sessions: sessionmaker[Session], batch_id: uuid.UUID, tally: Tally, state: str | None = None
 ) -> None:
