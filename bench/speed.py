@@ -309,15 +309,11 @@ def speed_table(model: str, durations: list[int], one_pass_limit_s: int) -> None
     print_floor(rtfs.get(300) or (min(rtfs.values()) if rtfs else None))
 
 
-def cpu_has_native_bf16() -> bool:
-    from shared.device import cpu_has_native_bf16 as native
-
-    return native()
-
-
 def compare_table(model: str, seconds: int) -> None:
     audio = str(speech_file(seconds))
     warm_up(model, [v for v in VARIANTS.values() if v[0] != "torch"])
+    from shared.device import cpu_has_native_bf16
+
     rows = []
     native_bf16 = cpu_has_native_bf16()
     for name, (runtime, precision, bf16w) in VARIANTS.items():
