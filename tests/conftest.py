@@ -35,6 +35,26 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def viet_asr_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned viet-asr wheel, pip-downloaded once per session (skips where pip cannot)."""
+    from shared.conformer_model import download_wheel
+    from shared.wheel_fetch import ModelDownloadError
+
+    try:
+        return download_wheel(tmp_path_factory.mktemp("viet-asr-wheel"))
+    except ModelDownloadError as exc:
+        pytest.skip(f"viet-asr wheel unavailable: {exc.message}")
+
+
+@pytest.fixture(scope="session")
+def conformer_model_dir(viet_asr_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Conformer CTC model directory (model.onnx, units.txt, README.md)."""
+    from shared.conformer_model import assemble_from_wheel
+
+    return assemble_from_wheel(viet_asr_wheel, tmp_path_factory.mktemp("conformer-cache"))
+
+
+@pytest.fixture(scope="session")
 def vi_clip() -> Path:
     """A real Vietnamese recording (team data, read-only)."""
     clip = SHARED_DATA / "vivos_VIVOSDEV01_R003.wav"
