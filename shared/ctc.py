@@ -45,6 +45,9 @@ class CtcVocab:
     blank_id: int
     delimiter_id: int | None = None
     special_ids: frozenset[int] = field(default_factory=frozenset)
+    # Subword (BPE) vocabularies mark a word's first token with this prefix instead of having a
+    # delimiter column; pyctcdecode recognises the same convention.
+    word_prefix: str | None = None
 
     @classmethod
     def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, size: int) -> CtcVocab:
@@ -67,6 +70,16 @@ class CtcVocab:
     def lowercase(self) -> bool:
         return all(t == t.lower() for t in self.char_ids)
 
+    def piece(self, token_id: int) -> str:
+        """A token's text inside a word (a subword's word-start mark removed)."""
+        token = self.tokens[token_id]
+        if self.word_prefix and token.startswith(self.word_prefix):
+            return token[len(self.word_prefix) :]
+        return token
+
+    def starts_word(self, token_id: int) -> bool:
+        return bool(self.word_prefix) and self.tokens[token_id].startswith(self.word_prefix)
+
     def to_vocab_form(self, text: str) -> str:
         """Spell user text (hotwords) with the model's tokens, so pyctcdecode can match it.
 
@@ -75,6 +88,8 @@ class CtcVocab:
         as few separate marks as the vocabulary allows.
         """
         text = nfc(text.strip())
+        if self.word_prefix is not None:  # subwords: pyctcdecode matches hotwords as words
+            return text.lower() if self.lowercase else text
         return "".join(self._spell(c) for c in (text.lower() if self.lowercase else text))
 
     def _spell(self, char: str) -> str:
@@ -131,9 +146,7 @@ def greedy_decode(log_probs: np.ndarray, vocab: CtcVocab, frame_s: float = FRAME
         if runs:
             start, end = runs[0][1], runs[-1][2]
             conf = _confidence(probs, start, end, {r[0] for r in runs} | {vocab.blank_id})
-            words.append(
-                _word("".join(vocab.tokens[r[0]] for r in runs), start, end, frame_s, conf)
-            )
+            words.append(_word("".join(vocab.piece(r[0]) for r in runs), start, end, frame_s, conf))
             runs.clear()
 
     for start, end in zip(np.r_[0, bounds], np.r_[bounds, ids.size], strict=True):
@@ -144,7 +157,10 @@ def greedy_decode(log_probs: np.ndarray, vocab: CtcVocab, frame_s: float = FRAME
             pieces.append(" ")
             close_word()
             continue
-        pieces.append(vocab.tokens[token])
+        if vocab.starts_word(token):
+            pieces.append(" ")
+            close_word()
+        pieces.append(vocab.piece(token))
         runs.append((token, int(start), int(end)))
     close_word()
     return CtcDecoding(nfc("".join(pieces).strip()), words)
@@ -225,6 +241,17 @@ def get_decoder(
         ) from exc
 
 
+def _word_token_ids(
+    word: str, log_probs: np.ndarray, start: int, end: int, vocab: CtcVocab
+) -> set[int]:
+    """Columns that count as the word's own: its characters, or for subwords its frames' best."""
+    if vocab.word_prefix is not None:
+        ids = {int(i) for i in log_probs[start:end].argmax(axis=1)}
+    else:
+        ids = {vocab.char_ids[c] for c in word if c in vocab.char_ids}
+    return ids | {vocab.blank_id}
+
+
 def beam_decode(
     log_probs: np.ndarray,
     vocab: CtcVocab,
@@ -256,6 +283,6 @@ def beam_decode(
     probs = np.exp(log_probs)
     words = []
     for word, (start, end) in word_frames:
-        ids = {vocab.char_ids[c] for c in word if c in vocab.char_ids} | {vocab.blank_id}
+        ids = _word_token_ids(word, log_probs, start, end, vocab)
         words.append(_word(word, start, end, frame_s, _confidence(probs, start, end, ids)))
     return CtcDecoding(nfc(text), words)

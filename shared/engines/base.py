@@ -53,6 +53,19 @@ class DecodeOptions:
     language: str = "vi"
 
 
+# Where neither a job nor STT_DECODER names a decoder ("auto"): the engine family's own best way.
+# The Conformer was trained for prefix beam search (its SDK's decoding; any width >= 4 gives
+# the same text) and loses about a point of WER greedily; wav2vec2's first version was greedy.
+AUTO_DECODING: dict[str, dict[str, object]] = {"conformer": {"decoder": "beam", "beam_width": 8}}
+
+
+def auto_decoding(engine: str, decoder: str, beam_width: int) -> dict[str, object]:
+    """The decoding options a job without its own gets, for an engine family's name."""
+    if decoder != "auto":
+        return {"decoder": decoder, "beam_width": beam_width}
+    return dict(AUTO_DECODING.get(engine, {"decoder": "greedy", "beam_width": beam_width}))
+
+
 @dataclass(frozen=True, slots=True)
 class EngineInfo:
     engine: str
@@ -60,6 +73,7 @@ class EngineInfo:
     device: str
     license: str | None = None
     fallback: bool = False
+    note: str | None = None  # what operators should know of the model, e.g. its measured WER
 
 
 class Engine(Protocol):

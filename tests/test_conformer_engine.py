@@ -1,0 +1,167 @@
+"""The Conformer CTC engine: features, the chunk loop, timing, decoding, and the SDK as oracle.
+
+The model is the real one, assembled from the pinned ``viet-asr`` wheel (``conformer_model_dir``);
+the vendor SDK from the same wheel (a dev dependency) decodes the same samples as the oracle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.audio import iter_decoded
+from shared.device import DeviceConfigError
+from shared.engines.base import DecodeOptions
+from shared.engines.conformer import ConformerEngine, onnx_providers
+from shared.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
+from shared.engines.conformer_streams import LAYOUTS, run_streams
+from shared.textnorm import wer_cer
+from tests.conftest import ROOT
+
+SHARED = ROOT.parent / "shared" / "data"
+ALL_CLIPS = sorted((SHARED / "vi-speech").glob("*.wav")) + sorted(
+    (SHARED / "vi-unlabelled").glob("*.wav")
+)
+SDK_BEAM = DecodeOptions(decoder="beam", beam_width=8)  # the SDK decodes with a prefix beam
+
+
+def samples_16k(path: Path) -> np.ndarray:
+    """Float samples at 16 kHz as the service decodes them, rounded to int16 like the SDK's."""
+    audio = np.concatenate(list(iter_decoded(path, 600)))
+    return np.clip(np.round(audio * 32768), -32768, 32767).astype(np.int16)
+
+
+@pytest.fixture(scope="module")
+def engine(conformer_model_dir: Path) -> ConformerEngine:
+    return ConformerEngine(str(conformer_model_dir), "cpu", batch_size=1)
+
+
+# --- features ---------------------------------------------------------------------------------
+
+
+def test_mel_bank_matches_the_models_own_bank():
+    bank = mel_bank()
+    assert bank.shape == (257, 80)
+    # Edges at floor(513 * hz / 16000): filters 1 and 6 have no weight at all (the SDK's bank
+    # reads ln(1e-10) there), the others peak at exactly 1 on their centre bin.
+    empty = [i for i in range(80) if not bank[:, i].any()]
+    assert empty == [1, 6]
+    assert bank.max(axis=0)[[0, 2, 40, 79]].tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert bank.argmax(axis=0)[[0, 2, 28, 79]].tolist() == [1, 2, 32, 235]
+    assert int((bank > 0).sum()) == 399
+
+
+def test_features_of_a_sine_match_the_analytic_energy():
+    t = np.arange(16_000) / 16_000
+    features = log_mel(1000 * np.sin(2 * np.pi * 1000 * t))  # int16 range, not [-1, 1]
+    assert features.shape == (98, 80) and frame_count(16_000) == 98
+    assert int(features[10].argmax()) == 28  # the filter centred on bin 32 = 1000 Hz
+    # |X| ~ A/2 * |1 - 0.97 e^-jw| * sum(window) at the sine's bin: the power in filter 28.
+    emphasis = abs(1 - 0.97 * np.exp(-2j * np.pi * 1000 / 16_000))
+    expected = np.log((1000 / 2 * emphasis * povey_window().sum()) ** 2)
+    assert abs(features[10, 28] - expected) < 0.3
+    assert features[10, 1] == pytest.approx(np.log(1e-10))  # an empty filter
+    # Fixed reference values (float64 inside, float32 out), so a change of any step shows.
+    assert features[10, 27:30].tolist() == pytest.approx(
+        [20.339312, 21.420597, 19.682339], abs=1e-4
+    )
+    noise = log_mel(np.random.default_rng(0).integers(-3000, 3000, 4000).astype(np.int16))
+    assert noise.shape == (23, 80)
+    assert noise[3, [0, 2, 40, 79]].tolist() == pytest.approx(
+        [11.524712, 13.449679, 20.364544, 22.534269], abs=1e-4
+    )
+
+
+# --- chunk loop -------------------------------------------------------------------------------
+
+
+def test_layouts_count_blocks_and_time_frames():
+    sdk, wenet = LAYOUTS["sdk"], LAYOUTS["wenet"]
+    assert [sdk.blocks(n) for n in (1, 43, 44, 86, 100)] == [1, 1, 2, 2, 3]
+    assert [sdk.last_outputs(n) for n in (1, 43, 44, 100)] == [1, 10, 1, 4]
+    assert [wenet.blocks(n) for n in (43, 44, 83, 84)] == [1, 2, 2, 3]
+    assert sdk.frame_times(12)[[9, 10, 11]].tolist() == pytest.approx([0.36, 0.43, 0.47])
+    assert wenet.frame_times(12)[[9, 10, 11]].tolist() == pytest.approx([0.36, 0.40, 0.44])
+
+
+def test_padding_a_shorter_stream_changes_no_streams_output(engine, vi_clip):
+    features = log_mel(samples_16k(vi_clip).astype(np.float64))
+    short = features[: 43 * 2]  # two whole blocks: the same inputs as the long stream's
+    alone = run_streams([features], engine.layout, engine._step, engine.cache_shapes)[0]
+    both = run_streams([features, short], engine.layout, engine._step, engine.cache_shapes)
+    # The graph quantizes with one scale per tensor: zeros as padding would shift the long
+    # stream's output once the short one ends. Copies of a live stream leave it exact.
+    np.testing.assert_array_equal(both[0], alone)
+    np.testing.assert_array_equal(both[1], alone[: len(both[1])])
+    assert len(both[1]) == 20
+    ragged = features[: 43 * 2 + 5]  # ceil(5 / 4) frames of a zero-padded third block
+    free = run_streams([ragged], engine.layout, engine._step, engine.cache_shapes)[0]
+    assert len(free) == 22
+    fixed = run_streams([ragged], engine.layout, engine._step, engine.cache_shapes, rows=4)
+    np.testing.assert_array_equal(fixed[0], free)  # the GPU's fixed batch shape, on CPU
+
+
+def test_onnx_providers_pick_cuda_only_where_it_exists():
+    cpu_only, with_cuda = (
+        ["CPUExecutionProvider"],
+        ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    assert onnx_providers("auto", cpu_only) == (["CPUExecutionProvider"], "cpu")
+    providers, device = onnx_providers("auto", with_cuda)
+    assert device == "cuda:0" and providers[0] == ("CUDAExecutionProvider", {"device_id": 0})
+    assert onnx_providers("cuda:1", with_cuda)[1] == "cuda:1"
+    assert onnx_providers("cpu", with_cuda)[1] == "cpu"
+    with pytest.raises(DeviceConfigError, match="onnxruntime-gpu"):
+        onnx_providers("cuda", cpu_only)
+    with pytest.raises(DeviceConfigError):
+        onnx_providers("tpu", with_cuda)
+
+
+def test_a_folder_without_the_streaming_signature_is_a_clear_load_error(tmp_path, tiny_model_dir):
+    from shared.errors import SttError
+
+    with pytest.raises(SttError, match="model.onnx and units.txt"):
+        ConformerEngine(str(tmp_path), "cpu")
+
+
+# --- decoding ---------------------------------------------------------------------------------
+
+
+def test_greedy_and_beam_give_words_with_times_and_confidences(engine, vi_clip):
+    audio = samples_16k(vi_clip).astype(np.float32) / 32768
+    for options in (DecodeOptions(), SDK_BEAM):
+        result = engine.transcribe_batch([audio], options)[0]
+        words = result.segments[0].words
+        assert " ".join(w.text for w in words) == result.text
+        assert "▁" not in result.text and result.text == result.text.strip()
+        starts = [w.start for w in words]
+        assert starts == sorted(starts) and 0 <= starts[0] and words[-1].end <= len(audio) / 16e3
+        assert all(0 < (w.confidence or 0) <= 1 for w in words)
+
+
+def test_hotwords_reach_the_beam(engine, vi_clip):
+    audio = samples_16k(vi_clip).astype(np.float32) / 32768
+    plain = engine.transcribe_batch([audio], SDK_BEAM)[0].text
+    boosted = DecodeOptions(decoder="beam", beam_width=8, hotwords=("kiến nghị",))
+    assert "kiến nghị" in engine.transcribe_batch([audio], boosted)[0].text
+    assert plain  # the clip is "cũng lên tiếng ủng hộ các kiến nghị này"
+
+
+# --- the vendor SDK as oracle -----------------------------------------------------------------
+
+
+def test_our_engine_reproduces_the_sdk_on_every_shared_clip(conformer_model_dir):
+    vietasr = pytest.importorskip("vietasr")
+    sdk = vietasr.Pipeline.preset("transcribe")
+    ours = ConformerEngine(str(conformer_model_dir), "cpu", layout="sdk", batch_size=1)
+    assert len(ALL_CLIPS) == 28, ALL_CLIPS
+    theirs, mine = [], []
+    for clip in ALL_CLIPS:
+        samples = samples_16k(clip)
+        theirs.append(sdk.transcribe(samples).text.strip())
+        mine.append(ours.transcribe_batch([samples.astype(np.float32) / 32768], SDK_BEAM)[0].text)
+    same = sum(a == b for a, b in zip(theirs, mine, strict=True))
+    wer, _ = wer_cer(theirs, mine)
+    assert same >= 25 and wer <= 0.02, (same, wer, list(zip(theirs, mine, strict=True)))
