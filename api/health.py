@@ -25,11 +25,7 @@ def readyz():  # noqa: ANN201
     workers = _recent_workers() if checks["database"] == "ok" else []
     checks["workers"] = "ok" if workers else "no worker seen recently"
     ready = all(value == "ok" for value in checks.values())
-    warnings = [
-        f"worker {w['name']} serves a fallback model ({w['model_id']})"
-        for w in workers
-        if w["fallback"]
-    ] + [
+    warnings = [_fallback_warning(w) for w in workers if w["fallback"]] + [
         f"model {w['model_id']} is licensed {w['model_license']}: not for commercial use"
         for w in workers
         if w["model_license"] and "nc" in w["model_license"].lower().split("-")
@@ -37,6 +33,12 @@ def readyz():  # noqa: ANN201
     body = {"status": "ready" if ready else "not ready", "checks": checks, "workers": workers}
     body["warnings"] = sorted(set(warnings))
     return jsonify(body), 200 if ready else 503
+
+
+def _fallback_warning(worker: dict) -> str:
+    """Name the offline default and its measured quality when the worker says them."""
+    note = f": {worker['model_note']}" if worker["model_note"] else ""
+    return f"worker {worker['name']} serves a fallback model ({worker['model_id']}){note}"
 
 
 def _check_database() -> str:
@@ -70,6 +72,7 @@ def _recent_workers() -> list[dict]:
                 "model_license": w.model_license,
                 "device": w.device,
                 "fallback": w.fallback,
+                "model_note": w.model_note,
             }
             for w in rows
         ]

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.apikeys import scoped_idempotency_key
 from shared.audio import detect_format
+from shared.engines.base import auto_decoding
 from shared.errors import ErrorCode, SttError
 from shared.jobs import Submission, create_job
 from shared.models import Batch, BatchState, Job, JobStatus, utcnow
@@ -115,10 +116,11 @@ class Tally:
 
 
 def normalise_options(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
-    """Spell the decoder out, so "default" and "greedy" name the same job (and the same key)."""
-    result = {**options, "decoder": options.get("decoder") or settings.decoder}
+    """Spell the decoder out, so "default" and what it means name the same job (and key)."""
+    default = auto_decoding(settings.engine, settings.decoder, settings.beam_width)
+    result = {**options, "decoder": options.get("decoder") or default["decoder"]}
     if result["decoder"] == "beam":
-        result.setdefault("beam_width", settings.beam_width)
+        result.setdefault("beam_width", default["beam_width"])
     return result
 
 

@@ -115,16 +115,17 @@ def run_all(settings: Settings) -> int:
 def transcribe_files(settings: Settings, files: list[Path]) -> int:
     from shared.engines.base import DecodeOptions
     from shared.errors import SttError
-    from shared.pipeline import build_transcriber
+    from shared.pipeline import build_transcriber, default_decoding
 
     transcriber = build_transcriber(settings)
+    defaults = default_decoding(transcriber.engine, settings.decoder, settings.beam_width)
     status = 0
     with tempfile.TemporaryDirectory() as tmp:
         for index, path in enumerate(files):
             try:
                 result = transcriber.run(
                     path, Path(tmp) / f"{index}.wav", settings.max_duration_bulk_s,
-                    DecodeOptions(decoder=settings.decoder, beam_width=settings.beam_width),
+                    DecodeOptions(**defaults),
                 )
             except SttError as exc:
                 print(f"{path}: error {exc.code.value}: {exc.message}", file=sys.stderr)

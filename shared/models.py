@@ -119,6 +119,7 @@ class Worker(Base):
     model_license: Mapped[str | None] = mapped_column(String(64))
     device: Mapped[str | None] = mapped_column(String(32))
     fallback: Mapped[bool] = mapped_column(default=False)
+    model_note: Mapped[str | None] = mapped_column(Text)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -4,7 +4,12 @@ Steps (the first version's, streamed): decode by content -> 16 kHz mono float32 
 normalise -> processed WAV on disk (per job) -> speech detection cuts the audio into chunks at
 pauses -> the engine transcribes batches of chunks -> segments on the file's timeline. Memory
 is bounded by the chunk size, not the file's length. Whisper-family engines get the whole file
-instead: faster-whisper's own long-form decoding beats fixed chunks by 8-14 WER points (issue 7).
+instead: faster-whisper's own long-form decoding beats fixed chunks by 8-14 WER points.
+
+Engines may ask for more of the audio as it was (attributes, all optional): ``source_level``
+(chunks at the decoded level, undoing the peak normalisation, for models whose features saw
+raw levels), ``short_files_whole`` (a file no longer than one chunk skips VAD cutting) and
+``chunk_pad_s`` (silence kept around each speech chunk).
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from shared.audio import SAMPLE_RATE, iter_wav_blocks, load_wav, prepare_audio
 from shared.chunking import Chunk, iter_chunks, stitch
-from shared.engines.base import ChunkResult, DecodeOptions, Engine, Segment
+from shared.engines.base import ChunkResult, DecodeOptions, Engine, Segment, auto_decoding
 from shared.engines.loader import load_serving_engine
 from shared.settings import Settings
 from shared.vad import SpeechDetector, default_detector
@@ -57,6 +64,9 @@ class Transcriber:
         self.detector = detector
         self.chunk_s = chunk_s
         self.batch_size = max(1, batch_size)
+        self.source_level = bool(getattr(engine, "source_level", False))
+        self.short_files_whole = bool(getattr(engine, "short_files_whole", False))
+        self.chunk_pad_s = float(getattr(engine, "chunk_pad_s", 0.2))
 
     def run(
         self,
@@ -73,7 +83,8 @@ class Transcriber:
             whole = self.engine.transcribe_file_audio(load_wav(prepared.path), options)  # type: ignore[attr-defined]
             segments = whole.segments
         else:
-            segments = self._chunked(prepared.path, prepared.duration_s, options, progress)
+            gain = prepared.peak if self.source_level else 1.0
+            segments = self._chunked(prepared.path, prepared.duration_s, gain, options, progress)
         progress(1.0)
         text = unicodedata.normalize("NFC", " ".join(s.text.strip() for s in segments if s.text))
         return PipelineResult(
@@ -87,30 +98,48 @@ class Transcriber:
         )
 
     def _chunked(
-        self, wav: Path, duration_s: float, options: DecodeOptions, progress: ProgressFn
+        self,
+        wav: Path,
+        duration_s: float,
+        gain: float,
+        options: DecodeOptions,
+        progress: ProgressFn,
     ) -> list[Segment]:
-        parts = self._transcribed_chunks(wav, duration_s, options, progress)
+        parts = self._transcribed_chunks(wav, duration_s, gain, options, progress)
         return [segment for result in stitch(parts) for segment in result.segments]
 
+    def _chunks(self, wav: Path, duration_s: float) -> Iterator[Chunk]:
+        """VAD chunks; a short file as one chunk when the engine does better on whole clips."""
+        if self.short_files_whole and duration_s <= self.chunk_s:
+            audio = load_wav(wav)
+            return iter([Chunk(0.0, len(audio) / SAMPLE_RATE, audio)])
+        blocks = iter_wav_blocks(wav, int(BLOCK_S * SAMPLE_RATE))
+        return iter_chunks(blocks, self.detector, self.chunk_s, pad_s=self.chunk_pad_s)
+
     def _transcribed_chunks(
-        self, wav: Path, duration_s: float, options: DecodeOptions, progress: ProgressFn
+        self,
+        wav: Path,
+        duration_s: float,
+        gain: float,
+        options: DecodeOptions,
+        progress: ProgressFn,
     ) -> Iterator[tuple[float, float, ChunkResult]]:
         """(start, end, chunk-relative result) per chunk, transcribed in batches."""
-        blocks = iter_wav_blocks(wav, int(BLOCK_S * SAMPLE_RATE))
         batch: list[Chunk] = []
-        for chunk in iter_chunks(blocks, self.detector, self.chunk_s):
+        for chunk in self._chunks(wav, duration_s):
             batch.append(chunk)
             if len(batch) >= self.batch_size:
-                yield from self._run_batch(batch, options)
+                yield from self._run_batch(batch, gain, options)
                 progress(batch[-1].end_s / max(duration_s, 1e-9))
                 batch = []
         if batch:
-            yield from self._run_batch(batch, options)
+            yield from self._run_batch(batch, gain, options)
 
     def _run_batch(
-        self, batch: list[Chunk], options: DecodeOptions
+        self, batch: list[Chunk], gain: float, options: DecodeOptions
     ) -> Iterator[tuple[float, float, ChunkResult]]:
-        results = self.engine.transcribe_batch([c.audio for c in batch], options)
+        audio = [c.audio * np.float32(gain) if gain != 1.0 else c.audio for c in batch]
+        results = self.engine.transcribe_batch(audio, options)
         for chunk, result in zip(batch, results, strict=True):
             if result.text and not result.segments:  # give time-less engines one segment
                 length = chunk.end_s - chunk.start_s
@@ -118,8 +147,14 @@ class Transcriber:
             yield chunk.start_s, chunk.end_s, result
 
 
+def default_decoding(engine: Engine, decoder: str, beam_width: int) -> dict[str, Any]:
+    """Decoding defaults where a job names none, for the engine this process serves."""
+    return auto_decoding(engine.info.engine, decoder, beam_width)
+
+
 def build_transcriber(settings: Settings, engine: Engine | None = None) -> Transcriber:
     engine = engine or load_serving_engine(settings)
-    batch = settings.batch_size or (8 if engine.info.device.startswith("cuda") else 1)
+    auto = getattr(engine, "preferred_batch_size", None)
+    batch = settings.batch_size or auto or (8 if engine.info.device.startswith("cuda") else 1)
     detector = None if getattr(engine, "prefers_whole_file", False) else default_detector()
     return Transcriber(engine, detector, settings.chunk_s, batch)

@@ -28,7 +28,7 @@ def offered_models(settings: Settings) -> dict[str, ModelSpec]:
     offered = {DEFAULT_MODEL_NAME: ModelSpec(DEFAULT_MODEL_NAME, settings.engine, settings.model)}
     for name, spec in settings.models.items():
         engine, sep, model = spec.partition(":")
-        if not sep or engine not in ("wav2vec2", "whisper") or not model:
+        if not sep or engine not in ("wav2vec2", "whisper", "conformer") or not model:
             raise ValueError(f"STT_MODELS entry {name}={spec!r}: expected name=ENGINE:MODEL")
         offered[name] = ModelSpec(name, engine, model)
     return offered

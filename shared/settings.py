@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     # --- model and engine -------------------------------------------------------------------
     model: str = DEFAULT_MODEL
-    engine: Literal["wav2vec2", "whisper"] = "wav2vec2"
+    engine: Literal["wav2vec2", "whisper", "conformer"] = "wav2vec2"
     device: str = "auto"
     model_license: str | None = None
     model_cache_dir: Path | None = None  # where assembled models live; None: ~/.cache/vi-stt
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
 
     # --- decoding and speed (issue 3) -------------------------------------------------------
     chunk_s: float = 25.0
-    decoder: Literal["greedy", "beam"] = "greedy"
+    decoder: Literal["auto", "greedy", "beam"] = "auto"  # auto: the engine's own best way
     beam_width: int = 32
     lm_path: Path | None = None
     lm_alpha: float = 0.5
@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # wav2vec2 on CPU: "onnx" runs the transformer in ONNX Runtime (int8), "torch" all in torch
     runtime: Literal["auto", "torch", "onnx"] = "auto"
     threads: int = Field(default=0, ge=0)  # CPU threads for the model; 0 = every usable core
+    # Conformer CTC: how the chunk loop walks the features (see shared/engines/conformer_streams)
+    # and ONNX Runtime's graph optimisation level (chosen by measurement, see the README).
+    conformer_layout: Literal["sdk", "wenet"] = "sdk"
+    onnx_optimization: Literal["disable", "basic", "extended", "all"] = "all"
 
     # --- backfill and batches (issue 4) -----------------------------------------------------
     backfill_max_in_flight: int = Field(default=50, ge=1)  # unfinished jobs per backfill run

@@ -27,7 +27,7 @@ from shared.logs import job_log_context
 from shared.metrics import observe_finished
 from shared.models import Job, JobStatus, utcnow
 from shared.paths import resolve_allowed
-from shared.pipeline import PipelineResult
+from shared.pipeline import PipelineResult, default_decoding
 from shared.retry import RetryPolicy, is_transient, with_db_retry
 from shared.webhooks import record_event
 from worker import deliveries, runlock
@@ -112,7 +112,8 @@ def _claim_once(rt: Runtime, job_id: uuid.UUID) -> Job | None:
 
 
 def _transcribe(rt: Runtime, job: Job) -> PipelineResult:
-    defaults = {"decoder": rt.settings.decoder, "beam_width": rt.settings.beam_width}
+    settings = rt.settings
+    defaults = default_decoding(rt.transcriber.engine, settings.decoder, settings.beam_width)
     options = DecodeOptions(**_known_options({**defaults, **(job.decoding_options or {})}))
     processed = job_dir(rt.settings.data_dir, job.id) / "processed.wav"
     src = checked_input(rt, job)

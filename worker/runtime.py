@@ -115,6 +115,7 @@ def _write_heartbeat(rt: Runtime) -> None:
                 model_license=info.license,
                 device=info.device,
                 fallback=info.fallback,
+                model_note=info.note,
                 last_seen=utcnow(),
             )
         )

@@ -248,7 +248,12 @@ async function loadBanner() {
   }
   const workers = body.workers || [];
   const lines = [];
-  if (workers.some((w) => w.fallback)) {
+  const fallbacks = workers.filter((w) => w.fallback);
+  const strong = fallbacks.filter((w) => w.engine === "conformer" && w.model_note);
+  if (strong.length) {
+    lines.push(`Máy xử lý đang dùng mô hình mặc định ngoại tuyến: ${strong[0].model_note}.`);
+  }
+  if (fallbacks.length > strong.length) {
     lines.push("Cảnh báo: máy xử lý đang dùng mô hình dự phòng, kết quả có thể kém chính xác hơn.");
   }
   if (workers.some((w) => isNonCommercial(w.model_license))) {

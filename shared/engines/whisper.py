@@ -40,6 +40,7 @@ class WhisperEngine:
         license: str | None = None,
         fallback: bool = False,
         beam_size: int = 5,
+        note: str | None = None,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -68,6 +69,7 @@ class WhisperEngine:
             device=self.device,
             license=license or _license_from_dir(model),
             fallback=fallback,
+            note=note,
         )
 
     def transcribe_batch(

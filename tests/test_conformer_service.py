@@ -1,0 +1,129 @@
+"""The Conformer engine inside the service: word times on real audio, the API equal to
+in-process decoding, no loss from the pipeline, and the offline default's choice of model."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from shared.audio import iter_decoded
+from shared.engines.base import DecodeOptions
+from shared.engines.conformer import ConformerEngine
+from shared.pipeline import Transcriber, build_transcriber
+from shared.settings import load_settings
+from shared.textnorm import wer_cer
+from shared.vad import default_detector
+from tests.conftest import make_stack, start_worker, stop_worker, wait_for_worker
+from tests.test_conformer_engine import ALL_CLIPS, SDK_BEAM
+from tests.test_e2e import submit_file, wait_job
+
+LABELLED = sorted((ALL_CLIPS[0].parent).glob("*.wav"))
+
+
+@pytest.fixture(scope="module")
+def transcriber(conformer_model_dir: Path) -> Transcriber:
+    settings = load_settings(engine="conformer", model=str(conformer_model_dir))
+    return build_transcriber(settings, ConformerEngine(str(conformer_model_dir), "cpu"))
+
+
+def _decoded(path: Path) -> np.ndarray:
+    return np.concatenate(list(iter_decoded(path, 600)))
+
+
+def test_word_times_follow_speech_onsets_in_real_audio(transcriber, tmp_path):
+    """Fifteen clips joined with 2 s pauses (80 s: the VAD-chunked path): each clip's first
+    word starts where silero hears its speech start, within a quarter of a second."""
+    gap = np.zeros(32_000, np.float32)
+    parts, onsets, at = [gap], [], 2.0
+    for clip in LABELLED:
+        audio = _decoded(clip)
+        onsets.append(at + default_detector().speech_spans(audio)[0][0])
+        parts += [audio, gap]
+        at += len(audio) / 16_000 + 2.0
+    sf.write(tmp_path / "joined.wav", np.concatenate(parts), 16_000, subtype="PCM_16")
+    result = transcriber.run(tmp_path / "joined.wav", tmp_path / "p.wav", 600, DecodeOptions())
+    words = [w for s in result.segments for w in s.words]
+    errors = []
+    for onset in onsets:
+        first = min((w for w in words if w.start >= onset - 0.6), key=lambda w: w.start)
+        errors.append(first.start - onset)
+    assert max(abs(e) for e in errors) <= 0.25 and abs(float(np.median(errors))) <= 0.1, errors
+
+
+def test_pipeline_loses_nothing_against_whole_clip_decoding(
+    transcriber, conformer_model_dir, tmp_path
+):
+    """Normalisation and chunking must not cost accuracy: the pipeline's text on each labelled
+    clip is the engine's own on the clip's decoded samples."""
+    engine = transcriber.engine
+    for clip in LABELLED:
+        whole = engine.transcribe_batch([_decoded(clip)], DecodeOptions())[0].text
+        ran = transcriber.run(clip, tmp_path / f"{clip.stem}.wav", 600, DecodeOptions()).text
+        assert ran == whole, clip.name
+
+
+@pytest.fixture(scope="module")
+def conformer_stack(tmp_path_factory, conformer_model_dir: Path) -> Iterator[object]:
+    root = tmp_path_factory.mktemp("conformer-stack")
+    stack = make_stack("sqlite", root, conformer_model_dir, STT_ENGINE="conformer")
+    log_path = root / "worker.log"
+    proc: subprocess.Popen = start_worker(stack, log_path)
+    try:
+        wait_for_worker(stack, proc, log_path)
+        from api.app import create_app
+
+        yield create_app(stack.settings).test_client()
+    finally:
+        stop_worker(proc)
+
+
+def test_every_clip_through_the_api_matches_in_process(conformer_stack, transcriber, tmp_path):
+    ids = [submit_file(conformer_stack, clip)["id"] for clip in ALL_CLIPS]
+    jobs = [wait_job(conformer_stack, job_id, timeout=300) for job_id in ids]
+    assert {j["status"] for j in jobs} == {"completed"}, [j["error"] for j in jobs]
+    assert {j["engine"] for j in jobs} == {"conformer"}
+    assert {j["model_license"] for j in jobs} == {"apache-2.0"}
+    local = [
+        transcriber.run(c, tmp_path / f"{c.stem}.wav", 600, SDK_BEAM).text for c in ALL_CLIPS
+    ]
+    assert [j["transcript"] for j in jobs] == local
+    # No worse than the vendor SDK decoding each labelled clip whole.
+    vietasr = pytest.importorskip("vietasr")
+    sdk = vietasr.Pipeline.preset("transcribe")
+    references = _references()
+    labelled = [j["transcript"] for c, j in zip(ALL_CLIPS, jobs, strict=True) if c in LABELLED]
+    theirs = [sdk.transcribe(_int16(c)).text for c in LABELLED]
+    refs = [references[c.name] for c in LABELLED]
+    assert wer_cer(refs, labelled)[0] <= wer_cer(refs, theirs)[0]
+
+
+def _int16(path: Path) -> np.ndarray:
+    return np.clip(np.round(_decoded(path) * 32768), -32768, 32767).astype(np.int16)
+
+
+def _references() -> dict[str, str]:
+    import csv
+
+    manifest = LABELLED[0].parent / "manifest.tsv"
+    with manifest.open(encoding="utf-8", newline="") as handle:
+        rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        return {row["file"]: row["reference_text"] for row in rows}
+
+
+def test_offline_default_is_the_conformer_and_says_so(conformer_model_dir, monkeypatch, caplog):
+    from shared.engines import loader
+
+    cache = conformer_model_dir.parent
+    settings = load_settings(model_cache_dir=str(cache), device="cpu")
+    assert not settings.model_explicit
+    with caplog.at_level(logging.WARNING):
+        engine = loader._offline_default(settings, "the Hub is unreachable")
+    assert engine.info.engine == "conformer" and engine.info.fallback
+    assert engine.info.license == "apache-2.0" and "WER" in (engine.info.note or "")
+    assert "viet-asr Conformer" in caplog.text and "WEAKER" not in caplog.text
