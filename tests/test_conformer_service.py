@@ -127,3 +127,31 @@ def test_offline_default_is_the_conformer_and_says_so(conformer_model_dir, monke
     assert engine.info.engine == "conformer" and engine.info.fallback
     assert engine.info.license == "apache-2.0" and "WER" in (engine.info.note or "")
     assert "viet-asr Conformer" in caplog.text and "WEAKER" not in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migration_0006_round_trips(backend, tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from shared.db import make_engine
+    from shared.migrate import alembic_config, upgrade
+    from tests.conftest import _drop_postgres_database, _postgres_database
+
+    name = _postgres_database() if backend == "postgres" else None
+    url = (
+        f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        if name
+        else f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    )
+    try:
+        upgrade(url)
+        columns = lambda: {c["name"] for c in inspect(make_engine(url)).get_columns("workers")}  # noqa: E731
+        assert "model_note" in columns()
+        command.downgrade(alembic_config(url), "0005")
+        assert "model_note" not in columns()
+        upgrade(url)
+        assert "model_note" in columns()
+    finally:
+        if name:
+            _drop_postgres_database(name)
