@@ -2,14 +2,26 @@
 
 Usage::
 
-    python bench/accuracy.py MANIFEST.tsv [--engine wav2vec2|whisper] [--model M] [--numbers]
+    python bench/accuracy.py MANIFEST.tsv [--engine wav2vec2|whisper|conformer] [--model M]
     python bench/accuracy.py MANIFEST.tsv --api http://127.0.0.1:8789
+    python bench/accuracy.py MANIFEST.tsv --sdk                 # the viet-asr wheel's own SDK
+    python bench/accuracy.py MANIFEST.tsv --engine conformer --long   # all clips as one file
 
 In-process it loads the engine once and times only transcription (not loading), so RTF is the
 engine's own speed. With ``--api`` each file goes through the running service's job API, so the
 numbers include the service's own decoding, VAD and chunking: the figure a user actually gets.
 The manifest is a TSV with at least ``file`` (relative to the manifest's folder),
 ``reference_text`` and ``subset`` columns. Both sides are scored after ``shared.textnorm``.
+
+The Conformer engine (and any engine with ``--pipeline``) runs in-process through the service's
+``Transcriber`` (VAD, chunking, level handling: the engine's own attributes decide), decoded as
+the service would (``STT_DECODER``, ``auto`` = the engine's default). ``--sdk`` decodes each clip
+whole (int16, 16 kHz) with the vendor SDK from the ``viet-asr`` wheel, the reference the
+Conformer engine is compared to. ``--long`` joins every manifest clip, 1.0 s pauses between, into
+one WAV, transcribes that once (in-process, ``--sdk`` or ``--api``) and scores the joined
+reference against the joined hypothesis: the long-file figure next to the short-clip one.
+``--sdk --long`` scores the SDK's ``Result.text``, which on long audio holds only its last few
+lines (measured: 4 of 8 joined clips, 5 of 15), so that row is the SDK's truncation, not its WER.
 """
 
 from __future__ import annotations
@@ -25,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from shared.engines.base import SAMPLE_RATE, DecodeOptions
+from shared.engines.base import SAMPLE_RATE, DecodeOptions, Engine, auto_decoding
+from shared.settings import Settings
 from shared.textnorm import wer_cer
 
 TERMINAL = {"completed", "failed", "canceled"}
@@ -88,8 +101,12 @@ def in_process(args: argparse.Namespace) -> Callable[[Row], None]:
     else:
         sys.exit("shared.engines.load_engine is not available: only --engine whisper works here")
     print(f"# engine {engine.info}", file=sys.stderr)
-    options = DecodeOptions(decoder=settings.decoder, beam_width=settings.beam_width)
+    decoding = auto_decoding(settings.engine, settings.decoder, settings.beam_width)
+    options = DecodeOptions(**decoding)  # type: ignore[arg-type]
+    print(f"# decoding {decoding}", file=sys.stderr)
     chunk = int(settings.chunk_s * SAMPLE_RATE)
+    if args.pipeline or settings.engine == "conformer":
+        return through_pipeline(settings, engine, options)
 
     def run(row: Row) -> None:
         audio = load_audio(row.path)
@@ -103,6 +120,63 @@ def in_process(args: argparse.Namespace) -> Callable[[Row], None]:
         row.seconds = time.perf_counter() - start
 
     return run
+
+
+def through_pipeline(
+    settings: Settings, engine: Engine, options: DecodeOptions
+) -> Callable[[Row], None]:
+    """Each file through the service's Transcriber: decoding, VAD, chunking, stitching."""
+    import tempfile
+
+    from shared.pipeline import build_transcriber
+
+    transcriber = build_transcriber(settings, engine)
+    work = Path(tempfile.mkdtemp(prefix="accuracy-"))
+
+    def run(row: Row) -> None:
+        start = time.perf_counter()
+        result = transcriber.run(row.path, work / "processed.wav", 1e9, options)
+        row.seconds = time.perf_counter() - start
+        row.audio_s, row.hypothesis = result.duration_s, result.text
+
+    return run
+
+
+def int16_16k(path: Path) -> np.ndarray:
+    """The clip as decoded (no normalisation), 16 kHz int16: what the SDK takes."""
+    from shared.audio import iter_decoded
+
+    audio = np.concatenate(list(iter_decoded(path, 1e9)))
+    return (audio * 32768.0).round().clip(-32768, 32767).astype(np.int16)
+
+
+def via_sdk(_args: argparse.Namespace) -> Callable[[Row], None]:
+    """Each file decoded whole by the vendor SDK (``vietasr``, from the viet-asr wheel)."""
+    import vietasr
+
+    pipe = vietasr.Pipeline.preset("transcribe")
+    print("# engine vendor SDK vietasr Pipeline.preset('transcribe')", file=sys.stderr)
+
+    def run(row: Row) -> None:
+        pcm = int16_16k(row.path)
+        row.audio_s = len(pcm) / SAMPLE_RATE
+        start = time.perf_counter()
+        row.hypothesis = pipe.transcribe(pcm).text
+        row.seconds = time.perf_counter() - start
+
+    return run
+
+
+def joined(rows: list[Row], folder: Path, pause_s: float = 1.0) -> Row:
+    """All rows' audio as one 16 kHz PCM_16 WAV (``pause_s`` silence between), one row."""
+    pause = np.zeros(int(pause_s * SAMPLE_RATE), np.int16)
+    parts: list[np.ndarray] = []
+    for row in rows:
+        parts += [int16_16k(row.path), pause]
+    path = folder / "joined.wav"
+    sf.write(path, np.concatenate(parts[:-1]), SAMPLE_RATE, subtype="PCM_16")
+    reference = " ".join(r.reference for r in rows)
+    return Row(path, reference, f"long({len(rows)})")
 
 
 def via_api(args: argparse.Namespace) -> Callable[[Row], None]:
@@ -154,16 +228,24 @@ def report(rows: list[Row], numbers: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("manifest", type=Path)
-    parser.add_argument("--engine", choices=["wav2vec2", "whisper"], help="default: STT_ENGINE")
+    engines = ["wav2vec2", "whisper", "conformer"]
+    parser.add_argument("--engine", choices=engines, help="default: STT_ENGINE")
     parser.add_argument("--model", help="model dir or name (default: engine's default)")
     parser.add_argument("--api", help="service base URL; submit jobs instead of running locally")
+    parser.add_argument("--sdk", action="store_true", help="the vendor SDK, each clip whole")
+    parser.add_argument("--pipeline", action="store_true", help="in-process via the Transcriber")
+    parser.add_argument("--long", action="store_true", help="all clips joined into one file")
     parser.add_argument("--numbers", action="store_true", help="digits read as Vietnamese words")
     parser.add_argument("--show", action="store_true", help="print each reference/hypothesis")
     parser.add_argument("--poll", type=float, default=0.5, help="API poll interval, seconds")
     parser.add_argument("--timeout", type=float, default=1800.0, help="API per-job limit, s")
     args = parser.parse_args(argv)
     rows = read_manifest(args.manifest)
-    run = via_api(args) if args.api else in_process(args)
+    if args.long:
+        import tempfile
+
+        rows = [joined(rows, Path(tempfile.mkdtemp(prefix="accuracy-long-")))]
+    run = via_api(args) if args.api else via_sdk(args) if args.sdk else in_process(args)
     for row in rows:
         run(row)
         if args.show:

@@ -1,0 +1,165 @@
+"""Conformer CTC speed: the vendor SDK end to end against our engine, pipeline and bare graph.
+
+Why: the SDK in the ``viet-asr`` wheel runs the same ONNX graph as ``shared/engines/conformer``;
+before serving our engine we need to know what our features/loop/decoder and the pipeline
+(VAD, chunking, batching) cost against the SDK, and which batch size suits this CPU.
+
+Usage::
+
+    PYTHONPATH=. .venv/bin/python bench/conformer_speed.py [--durations 300,1800] [--threads N]
+        [--model /tmp/va] [--rows sdk,pipeline,graph1,graph4,graph8,graph16]
+
+Audio: all 28 shared clips (labelled and unlabelled, 8 kHz ones resampled through
+``shared.audio.iter_decoded``) joined with 0.5 s pauses, repeated to the duration. Every row runs
+in its own child process; wall and CPU time cover the measured call only (not model load), peak
+RSS is the child's ``ru_maxrss`` (its rusage from ``os.wait4``). ``xSDK`` = SDK wall / row
+wall (above 1: faster than the SDK). ``words``: words in the transcript (graph rows: frames), a
+check that a row transcribed all of it: the SDK's ``.text`` on long audio keeps only its last lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path("/work/shared/data")
+RATE = 16_000
+PIECE_S = 20.0
+
+
+def build_audio(seconds: float) -> np.ndarray:
+    """Float32 16 kHz: every shared clip, 0.5 s pauses between, repeated to ``seconds``."""
+    from shared.audio import iter_decoded
+
+    pause = np.zeros(RATE // 2, np.float32)
+    clips = []
+    for path in sorted(DATA.glob("vi-speech/*.wav")) + sorted(DATA.glob("vi-unlabelled/*.wav")):
+        clips += [np.concatenate(list(iter_decoded(path, 600))), pause]
+    one = np.concatenate(clips)
+    reps = int(np.ceil(seconds * RATE / len(one)))
+    return np.tile(one, reps)[: int(seconds * RATE)]
+
+
+def cpu_line() -> str:
+    flags: set[str] = set()
+    model = platform.processor()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+        elif line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8"]
+    have = " ".join(f"{f}={'yes' if f in flags else 'no'}" for f in wanted)
+    return f"# CPU {model}, {os.cpu_count()} cores; {have}"
+
+
+def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
+    """Run one row in this process (the child); return its timings as a dict."""
+    import soundfile as sf
+
+    audio, _ = sf.read(wav, dtype="float32")
+    if row == "sdk":
+        import vietasr
+
+        pipe = vietasr.Pipeline.preset("transcribe")
+        pcm, _ = sf.read(wav, dtype="int16")
+        t0, c0 = time.perf_counter(), os.times()
+        text = pipe.transcribe(pcm).text
+    else:
+        from shared.engines.base import DecodeOptions
+        from shared.engines.conformer import ConformerEngine
+
+        batch = int(row.removeprefix("graph")) if row.startswith("graph") else 0
+        engine = ConformerEngine(model, device="cpu", threads=threads, batch_size=batch)
+        if row.startswith("pipeline"):  # "pipeline": the service's default decoding (beam)
+            from shared.pipeline import build_transcriber, default_decoding
+            from shared.settings import load_settings
+
+            settings = load_settings(engine="conformer", model=model, threads=threads)
+            transcriber = build_transcriber(settings, engine)
+            decoding = default_decoding(engine, settings.decoder, settings.beam_width)
+            if row == "pipeline-greedy":
+                decoding = {"decoder": "greedy"}
+            options = DecodeOptions(**decoding)  # type: ignore[arg-type]
+            with tempfile.TemporaryDirectory() as tmp:
+                t0, c0 = time.perf_counter(), os.times()
+                result = transcriber.run(wav, Path(tmp) / "p.wav", 1e9, options)
+                text = result.text
+        else:
+            step = int(PIECE_S * RATE)
+            pieces = [audio[i : i + step] for i in range(0, len(audio), step)]
+            t0, c0 = time.perf_counter(), os.times()
+            frames = sum(lp.shape[0] for lp in engine.logits(pieces))
+            text = "f " * frames  # the graph rows count output frames in the words column
+    wall, c1 = time.perf_counter() - t0, os.times()
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    return {"wall": wall, "cpu": cpu, "words": len(text.split())}
+
+
+def measure(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
+    """One row in a fresh subprocess; peak RSS from the child's rusage."""
+    cmd = [sys.executable, __file__, "--child", row, "--wav", str(wav), "--model", model]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:  # no pipe stalls
+        proc = subprocess.Popen([*cmd, "--threads", str(threads)], stdout=out, stderr=err, env=env)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        out.seek(0)
+        err.seek(0)
+        if status != 0:
+            raise RuntimeError(f"{row} failed ({status}): {err.read().decode()[-2000:]}")
+        result = json.loads(out.read().decode().strip().splitlines()[-1])
+    result["rss_mb"] = usage.ru_maxrss / 1024
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--durations", default="300", help="comma-separated seconds")
+    parser.add_argument("--threads", type=int, default=0, help="ORT threads; 0 = all cores")
+    parser.add_argument("--model", default=os.environ.get("STT_MODEL", "/tmp/va"))
+    rows = "sdk,pipeline,pipeline-greedy,graph1,graph4,graph8,graph16"
+    parser.add_argument("--rows", default=rows)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--wav", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.wav, args.model, args.threads)))
+        return 0
+    import soundfile as sf
+
+    print(cpu_line())
+    print(f"# load average at start {os.getloadavg()}; threads {args.threads or 'all'}")
+    header = f"{'row':<16}{'audio_s':>8}{'wall_s':>9}{'RTF':>8}{'RSS_MB':>8}{'CPU_s':>8}"
+    header += f"{'xSDK':>7}{'words':>7}"
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        for seconds in [float(d) for d in args.durations.split(",")]:
+            wav = Path(tmp) / f"bench_{seconds:g}.wav"
+            sf.write(wav, build_audio(seconds), RATE, subtype="PCM_16")
+            sdk_wall = None
+            for row in args.rows.split(","):
+                r = measure(row, wav, args.model, args.threads)
+                wall = float(r["wall"])  # type: ignore[arg-type]
+                sdk_wall = wall if row == "sdk" else sdk_wall
+                ratio = f"{sdk_wall / wall:7.2f}" if sdk_wall else f"{'-':>7}"
+                print(
+                    f"{row:<16}{seconds:>8.0f}{wall:>9.1f}{wall / seconds:>8.3f}"
+                    f"{r['rss_mb']:>8.0f}{r['cpu']:>8.1f}{ratio}{r['words']:>7}",
+                    flush=True,
+                )
+    print(f"# load average at end {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
