@@ -31,7 +31,7 @@ BANNER = """
 *  Set STT_MODEL (and STT_ENGINE) to choose the model explicitly.
 ************************************************************************************"""
 # Measured with bench/accuracy.py on the shared labelled clips (see the README).
-CONFORMER_NOTE = "viet-asr Conformer CTC (Apache-2.0), ~12 % WER on real Vietnamese speech"
+CONFORMER_NOTE = "viet-asr Conformer CTC (Apache-2.0), ~11 % WER on real Vietnamese speech"
 WHISPER_NOTE = "Whisper-base (MIT), ~35 % WER on Vietnamese: a much WEAKER model"
 
 
