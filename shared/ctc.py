@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shared.engines.base import Word
+from shared.engines.base import DecodeOptions, Word
 from shared.errors import ErrorCode, SttError
 
 if TYPE_CHECKING:
@@ -286,3 +286,29 @@ def beam_decode(
         ids = _word_token_ids(word, log_probs, start, end, vocab)
         words.append(_word(word, start, end, frame_s, _confidence(probs, start, end, ids)))
     return CtcDecoding(nfc(text), words)
+
+
+def decode(
+    log_probs: np.ndarray,
+    vocab: CtcVocab,
+    options: DecodeOptions,
+    lm: tuple[Path | None, float, float] = (None, 0.5, 1.0),
+    frame_s: float = FRAME_S,
+) -> CtcDecoding:
+    """A job's decoding choice applied to one chunk; ``lm`` is (path, alpha, beta)."""
+    if options.decoder == "greedy":
+        return greedy_decode(log_probs, vocab, frame_s)
+    if options.decoder == "beam":
+        lm_path, alpha, beta = lm
+        return beam_decode(
+            log_probs,
+            vocab,
+            beam_width=options.beam_width,
+            hotwords=options.hotwords,
+            hotword_weight=options.hotword_weight,
+            lm_path=lm_path,
+            alpha=alpha,
+            beta=beta,
+            frame_s=frame_s,
+        )
+    raise SttError(ErrorCode.INVALID_REQUEST, f"unknown decoder {options.decoder!r}")

@@ -17,9 +17,8 @@ import numpy as np
 from shared.ctc import (
     CtcDecoding,
     CtcVocab,
-    beam_decode,
+    decode,
     get_decoder,
-    greedy_decode,
     pyctcdecode_labels,
 )
 from shared.device import DeviceConfigError, cpu_threads
@@ -202,21 +201,9 @@ class ConformerEngine:
 
     def decode(self, log_probs: np.ndarray, options: DecodeOptions) -> CtcDecoding:
         """Decoded in frame units (``frame_s=1``): the layout maps frames to seconds after."""
-        if options.decoder == "greedy":
-            return greedy_decode(log_probs, self.vocab, 1.0)
-        if options.decoder == "beam":
-            return beam_decode(
-                log_probs,
-                self.vocab,
-                beam_width=options.beam_width,
-                hotwords=options.hotwords,
-                hotword_weight=options.hotword_weight,
-                lm_path=self.lm_path,
-                alpha=self.lm_alpha,
-                beta=self.lm_beta,
-                frame_s=1.0,
-            )
-        raise SttError(ErrorCode.INVALID_REQUEST, f"unknown decoder {options.decoder!r}")
+        return decode(
+            log_probs, self.vocab, options, (self.lm_path, self.lm_alpha, self.lm_beta), 1.0
+        )
 
     def timed_words(self, words: list[Word], frames: int, duration_s: float) -> list[Word]:
         """Frame indices to seconds: the layout's frame times, less the emission delay."""

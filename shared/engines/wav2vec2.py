@@ -23,9 +23,8 @@ from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 from shared.ctc import (
     CtcDecoding,
     CtcVocab,
-    beam_decode,
+    decode,
     get_decoder,
-    greedy_decode,
     pyctcdecode_labels,
 )
 from shared.device import cpu_threads, resolve_device, resolve_plan
@@ -216,21 +215,8 @@ class Wav2Vec2Engine:
         return out
 
     def decode(self, log_probs: np.ndarray, options: DecodeOptions) -> CtcDecoding:
-        if options.decoder == "greedy":
-            return greedy_decode(log_probs, self.vocab, self.frame_s)
-        if options.decoder == "beam":
-            return beam_decode(
-                log_probs,
-                self.vocab,
-                beam_width=options.beam_width,
-                hotwords=options.hotwords,
-                hotword_weight=options.hotword_weight,
-                lm_path=self.lm_path,
-                alpha=self.lm_alpha,
-                beta=self.lm_beta,
-                frame_s=self.frame_s,
-            )
-        raise SttError(ErrorCode.INVALID_REQUEST, f"unknown decoder {options.decoder!r}")
+        lm = (self.lm_path, self.lm_alpha, self.lm_beta)
+        return decode(log_probs, self.vocab, options, lm, self.frame_s)
 
     def transcribe_batch(
         self, chunks: list[np.ndarray], options: DecodeOptions
