@@ -105,16 +105,21 @@ class Transcriber:
         options: DecodeOptions,
         progress: ProgressFn,
     ) -> list[Segment]:
+        """``gain`` multiplies each chunk (1 keeps the processed WAV's peak-normalised level)."""
         parts = self._transcribed_chunks(wav, duration_s, gain, options, progress)
         return [segment for result in stitch(parts) for segment in result.segments]
 
-    def _chunks(self, wav: Path, duration_s: float) -> Iterator[Chunk]:
+    def _chunks(self, wav: Path, duration_s: float, gain: float) -> Iterator[Chunk]:
         """VAD chunks; a short file as one chunk when the engine does better on whole clips."""
         if self.short_files_whole and duration_s <= self.chunk_s:
             audio = load_wav(wav)
-            return iter([Chunk(0.0, len(audio) / SAMPLE_RATE, audio)])
-        blocks = iter_wav_blocks(wav, int(BLOCK_S * SAMPLE_RATE))
-        return iter_chunks(blocks, self.detector, self.chunk_s, pad_s=self.chunk_pad_s)
+            chunks: Iterator[Chunk] = iter([Chunk(0.0, len(audio) / SAMPLE_RATE, audio)])
+        else:
+            blocks = iter_wav_blocks(wav, int(BLOCK_S * SAMPLE_RATE))
+            chunks = iter_chunks(blocks, self.detector, self.chunk_s, pad_s=self.chunk_pad_s)
+        if gain == 1.0:
+            return chunks
+        return (Chunk(c.start_s, c.end_s, c.audio * np.float32(gain)) for c in chunks)
 
     def _transcribed_chunks(
         self,
@@ -126,20 +131,19 @@ class Transcriber:
     ) -> Iterator[tuple[float, float, ChunkResult]]:
         """(start, end, chunk-relative result) per chunk, transcribed in batches."""
         batch: list[Chunk] = []
-        for chunk in self._chunks(wav, duration_s):
+        for chunk in self._chunks(wav, duration_s, gain):
             batch.append(chunk)
             if len(batch) >= self.batch_size:
-                yield from self._run_batch(batch, gain, options)
+                yield from self._run_batch(batch, options)
                 progress(batch[-1].end_s / max(duration_s, 1e-9))
                 batch = []
         if batch:
-            yield from self._run_batch(batch, gain, options)
+            yield from self._run_batch(batch, options)
 
     def _run_batch(
-        self, batch: list[Chunk], gain: float, options: DecodeOptions
+        self, batch: list[Chunk], options: DecodeOptions
     ) -> Iterator[tuple[float, float, ChunkResult]]:
-        audio = [c.audio * np.float32(gain) if gain != 1.0 else c.audio for c in batch]
-        results = self.engine.transcribe_batch(audio, options)
+        results = self.engine.transcribe_batch([c.audio for c in batch], options)
         for chunk, result in zip(batch, results, strict=True):
             if result.text and not result.segments:  # give time-less engines one segment
                 length = chunk.end_s - chunk.start_s
