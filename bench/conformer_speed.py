@@ -15,6 +15,8 @@ in its own child process; wall and CPU time cover the measured call only (not mo
 RSS is the child's ``ru_maxrss`` (its rusage from ``os.wait4``). ``xSDK`` = SDK wall / row
 wall (above 1: faster than the SDK). ``words``: words in the transcript (graph rows: frames), a
 check that a row transcribed all of it: the SDK's ``.text`` on long audio keeps only its last lines.
+``ovh%`` (pipeline rows): the share of the wall time spent outside the engine's features, graph
+and CTC decoding, i.e. audio decoding, normalising, the processed WAV, VAD and stitching.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
         from shared.engines.base import DecodeOptions
         from shared.engines.conformer import ConformerEngine
 
+        engine_s = 0.0
         batch = int(row.removeprefix("graph")) if row.startswith("graph") else 0
         engine = ConformerEngine(model, device="cpu", threads=threads, batch_size=batch)
         if row.startswith("pipeline"):  # "pipeline": the service's default decoding (beam)
@@ -91,10 +94,13 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
             if row == "pipeline-greedy":
                 decoding = {"decoder": "greedy"}
             options = DecodeOptions(**decoding)  # type: ignore[arg-type]
+            timed = EngineClock(engine)
+            transcriber.engine = timed  # type: ignore[assignment]
             with tempfile.TemporaryDirectory() as tmp:
                 t0, c0 = time.perf_counter(), os.times()
                 result = transcriber.run(wav, Path(tmp) / "p.wav", 1e9, options)
                 text = result.text
+            engine_s = timed.seconds
         else:
             step = int(PIECE_S * RATE)
             pieces = [audio[i : i + step] for i in range(0, len(audio), step)]
@@ -103,7 +109,40 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
             text = "f " * frames  # the graph rows count output frames in the words column
     wall, c1 = time.perf_counter() - t0, os.times()
     cpu = (c1.user - c0.user) + (c1.system - c0.system)
-    return {"wall": wall, "cpu": cpu, "words": len(text.split())}
+    overhead = (wall - engine_s) / wall if row.startswith("pipeline") else None
+    return {"wall": wall, "cpu": cpu, "words": len(text.split()), "overhead": overhead}
+
+
+class EngineClock:
+    """The engine, timed: seconds spent in its features, graph and CTC decoding, so that the
+    pipeline's own share (audio decoding, normalising, WAV writing, VAD, stitching) is the rest.
+    Time spent pulling the next chunk (VAD runs lazily inside that pull) is not the engine's."""
+
+    def __init__(self, engine: object) -> None:
+        self.engine, self.seconds = engine, 0.0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.engine, name)
+
+    def transcribe_stream(self, chunks, options):  # noqa: ANN001, ANN201
+        pulled, produced = [0.0], [0.0]
+        inner = self.engine.transcribe_stream(_timed_iter(chunks, pulled), options)
+        yield from _timed_iter(inner, produced)
+        self.seconds = produced[0] - pulled[0]
+
+
+def _timed_iter(items, total: list[float]):  # noqa: ANN001, ANN202
+    """``items`` again, adding the seconds each ``next`` took to ``total[0]``."""
+    iterator = iter(items)
+    while True:
+        start = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            total[0] += time.perf_counter() - start
+            return
+        total[0] += time.perf_counter() - start
+        yield item
 
 
 def measure(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
@@ -120,6 +159,11 @@ def measure(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
         result = json.loads(out.read().decode().strip().splitlines()[-1])
     result["rss_mb"] = usage.ru_maxrss / 1024
     return result
+
+
+def _share(result: dict[str, object]) -> str:
+    overhead = result.get("overhead")
+    return f"{100 * float(overhead):>6.1f}" if overhead is not None else f"{'-':>6}"  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print(cpu_line())
     print(f"# load average at start {os.getloadavg()}; threads {args.threads or 'all'}")
     header = f"{'row':<16}{'audio_s':>8}{'wall_s':>9}{'RTF':>8}{'RSS_MB':>8}{'CPU_s':>8}"
-    header += f"{'xSDK':>7}{'words':>7}"
+    header += f"{'xSDK':>7}{'words':>7}{'ovh%':>6}"
     print(header)
     with tempfile.TemporaryDirectory() as tmp:
         for seconds in [float(d) for d in args.durations.split(",")]:
@@ -154,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = f"{sdk_wall / wall:7.2f}" if sdk_wall else f"{'-':>7}"
                 print(
                     f"{row:<16}{seconds:>8.0f}{wall:>9.1f}{wall / seconds:>8.3f}"
-                    f"{r['rss_mb']:>8.0f}{r['cpu']:>8.1f}{ratio}{r['words']:>7}",
+                    f"{r['rss_mb']:>8.0f}{r['cpu']:>8.1f}{ratio}{r['words']:>7}{_share(r)}",
                     flush=True,
                 )
     print(f"# load average at end {os.getloadavg()}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -130,6 +131,9 @@ class Transcriber:
         progress: ProgressFn,
     ) -> Iterator[tuple[float, float, ChunkResult]]:
         """(start, end, chunk-relative result) per chunk, transcribed in batches."""
+        if hasattr(self.engine, "transcribe_stream"):
+            yield from self._streamed_chunks(wav, duration_s, gain, options, progress)
+            return
         batch: list[Chunk] = []
         for chunk in self._chunks(wav, duration_s, gain):
             batch.append(chunk)
@@ -140,15 +144,41 @@ class Transcriber:
         if batch:
             yield from self._run_batch(batch, options)
 
+    def _streamed_chunks(
+        self,
+        wav: Path,
+        duration_s: float,
+        gain: float,
+        options: DecodeOptions,
+        progress: ProgressFn,
+    ) -> Iterator[tuple[float, float, ChunkResult]]:
+        """For engines that keep their own batch full (a freed row takes the next chunk at
+        once): chunks go in as a stream and results come back in order, one at a time."""
+        spans: deque[tuple[float, float]] = deque()
+
+        def audio() -> Iterator[np.ndarray]:
+            for chunk in self._chunks(wav, duration_s, gain):
+                spans.append((chunk.start_s, chunk.end_s))
+                yield chunk.audio
+
+        for result in self.engine.transcribe_stream(audio(), options):  # type: ignore[attr-defined]
+            start_s, end_s = spans.popleft()
+            yield start_s, end_s, _timed(result, end_s - start_s)
+            progress(end_s / max(duration_s, 1e-9))
+
     def _run_batch(
         self, batch: list[Chunk], options: DecodeOptions
     ) -> Iterator[tuple[float, float, ChunkResult]]:
         results = self.engine.transcribe_batch([c.audio for c in batch], options)
         for chunk, result in zip(batch, results, strict=True):
-            if result.text and not result.segments:  # give time-less engines one segment
-                length = chunk.end_s - chunk.start_s
-                result = ChunkResult(result.text, [Segment(result.text, 0.0, length)])
-            yield chunk.start_s, chunk.end_s, result
+            yield chunk.start_s, chunk.end_s, _timed(result, chunk.end_s - chunk.start_s)
+
+
+def _timed(result: ChunkResult, length_s: float) -> ChunkResult:
+    """Give a result of a time-less engine one segment spanning its chunk."""
+    if result.text and not result.segments:
+        return ChunkResult(result.text, [Segment(result.text, 0.0, length_s)])
+    return result
 
 
 def default_decoding(engine: Engine, decoder: str, beam_width: int) -> dict[str, Any]:

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from shared.audio import iter_decoded
+from shared.ctc import greedy_decode
 from shared.device import DeviceConfigError
 from shared.engines.base import DecodeOptions
 from shared.engines.conformer import ConformerEngine, onnx_providers
 from shared.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
-from shared.engines.conformer_streams import LAYOUTS, run_streams
+from shared.engines.conformer_session import fold_conv_weights
+from shared.engines.conformer_streams import LAYOUTS, iter_streams, run_streams
 from shared.textnorm import wer_cer
 from tests.conftest import ROOT
 
@@ -101,6 +103,71 @@ def test_padding_a_shorter_stream_changes_no_streams_output(engine, vi_clip):
     assert len(free) == 22
     fixed = run_streams([ragged], engine.layout, engine._step, engine.cache_shapes, rows=4)
     np.testing.assert_array_equal(fixed[0], free)  # the GPU's fixed batch shape, on CPU
+
+
+def test_a_freed_row_takes_the_next_stream_from_its_own_start(engine, vi_clip):
+    features = log_mel(samples_16k(vi_clip).astype(np.float64))
+    alone = run_streams([features], engine.layout, engine._step, engine.cache_shapes)[0]
+    # Two rows, three streams: the third enters row 1 when the short second one ends, two
+    # steps in, so its offset (0) differs from row 0's (20) in the same call.
+    streams = [features, features[: 43 * 2], features]
+    ended = list(iter_streams(streams, engine.layout, engine._step, engine.cache_shapes, 2))
+    assert [index for index, _ in ended] == [1, 0, 2]
+    late = dict(ended)[2]
+    assert late.shape == alone.shape
+    # Rows share one quantization scale, so values move a little; with row 0's offset the
+    # late stream's frames would disagree (about one in ten on this clip).
+    assert (late.argmax(axis=1) == alone.argmax(axis=1)).all()
+    vocab = engine.vocab
+    assert greedy_decode(late, vocab).text == greedy_decode(alone, vocab).text
+
+
+def test_chunks_stream_through_in_order_with_empty_ones_kept(conformer_model_dir, vi_clip):
+    engine = ConformerEngine(str(conformer_model_dir), "cpu", batch_size=2)
+    clip = samples_16k(vi_clip).astype(np.float32) / 32768
+    other = samples_16k(ALL_CLIPS[0]).astype(np.float32) / 32768
+    tiny = np.zeros(100, np.float32)  # shorter than one 25 ms frame
+    chunks = [tiny, other, clip[: 16_000 * 2], tiny, clip, tiny]
+    results = list(engine.transcribe_stream(iter(chunks), SDK_BEAM))
+    texts = [r.text for r in results]
+    assert texts[0] == texts[3] == texts[5] == ""
+    assert texts[1] == engine.transcribe_batch([other], SDK_BEAM)[0].text
+    assert texts[4] == engine.transcribe_batch([clip], SDK_BEAM)[0].text != texts[1]
+    assert texts[2] and texts[4].startswith(texts[2].split()[0])
+
+
+def test_conv_weights_folded_out_of_dequantize_give_the_same_convolution(tmp_path):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = rng.integers(-127, 128, (8, 4, 3, 3), dtype=np.int8)
+    scale = rng.uniform(0.001, 0.01, 8).astype(np.float32)
+    zero = np.zeros(8, np.int8)
+    nodes = [
+        helper.make_node("DequantizeLinear", ["wq", "scale", "zero"], ["w"], axis=0),
+        helper.make_node("Conv", ["x", "w"], ["y"], strides=[2, 2]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 9, 9])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4, 4])],
+        [
+            numpy_helper.from_array(a, n)
+            for a, n in ((weight, "wq"), (scale, "scale"), (zero, "zero"))
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((1, 4, 9, 9)).astype(np.float32)
+    before = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    assert fold_conv_weights(model) == 1
+    assert [n.op_type for n in model.graph.node] == ["Conv"]
+    assert {t.name for t in model.graph.initializer} == {"w"}
+    onnx.checker.check_model(model)
+    after = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
 
 
 def test_onnx_providers_pick_cuda_only_where_it_exists():

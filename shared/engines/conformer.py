@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +22,26 @@ from shared.ctc import (
     get_decoder,
     pyctcdecode_labels,
 )
-from shared.device import DeviceConfigError, cpu_threads
+from shared.device import cpu_threads
 from shared.engines.base import ChunkResult, DecodeOptions, EngineInfo, Segment, Word
 from shared.engines.conformer_features import log_mel_from_float
-from shared.engines.conformer_streams import LAYOUTS, Layout, run_streams
+from shared.engines.conformer_session import (
+    OPT_LEVELS,
+    OUTPUTS,
+    check_signature,
+    make_session,
+    onnx_providers,
+)
+from shared.engines.conformer_streams import LAYOUTS, Layout, iter_streams
 from shared.errors import ErrorCode, SttError
 
 log = logging.getLogger(__name__)
-INPUTS = ("chunk", "offset", "att_cache", "cnn_cache")
-OUTPUTS = ("output", "r_att_cache", "r_cnn_cache")
+__all__ = ["ConformerEngine", "onnx_providers", "read_units"]
 WORD_PREFIX = "\u2581"
 # Tokens come out as one-frame spikes some 0.27 s (median) after speech starts (measured on the
 # shared clips against speech onsets); word times are moved back by this much.
 EMISSION_DELAY_S = 0.27
 _UNIT_LINE = re.compile(r"(\S+) (\d+)")
-_OPT_LEVELS = ("disable", "basic", "extended", "all")
 CPU_BATCH = 8
 CUDA_BATCH = 32
 
@@ -54,61 +60,6 @@ def read_units(path: Path, size: int) -> CtcVocab:
     special = {i for i, t in enumerate(tokens) if t.startswith("<") and t.endswith(">")}
     blank = tokens.index("<blank>") if "<blank>" in tokens else 0
     return CtcVocab(tuple(tokens), blank, None, frozenset(special - {blank}), WORD_PREFIX)
-
-
-def onnx_providers(device: str, available: list[str]) -> tuple[list[object], str]:
-    """Execution providers for a ``STT_DEVICE`` value, and the device name to report.
-
-    Like the torch engines, an explicit ``cuda`` never falls back to the CPU silently.
-    """
-    value = device.strip().lower()
-    has_cuda = "CUDAExecutionProvider" in available
-    if value == "cpu" or (value == "auto" and not has_cuda):
-        return ["CPUExecutionProvider"], "cpu"
-    match = re.fullmatch(r"auto|cuda(?::(\d+))?", value)
-    if match is None:
-        raise DeviceConfigError(
-            f"unknown device {device!r}: use STT_DEVICE=auto, cpu, cuda or cuda:N"
-        )
-    if not has_cuda:
-        raise DeviceConfigError(
-            f"device {device!r} requested but ONNX Runtime has no CUDA provider here "
-            "(install onnxruntime-gpu, or set STT_DEVICE=cpu or auto)"
-        )
-    index = int(match.group(1) or 0)
-    return [
-        ("CUDAExecutionProvider", {"device_id": index}),
-        "CPUExecutionProvider",
-    ], f"cuda:{index}"
-
-
-def _session(model: Path, providers: list[object], threads: int, level: str):  # noqa: ANN202
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = {
-        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }[level]
-    return ort.InferenceSession(str(model), options, providers=providers)
-
-
-def _check_signature(session, model: Path) -> tuple[tuple[int, ...], tuple[int, ...], int]:  # noqa: ANN001
-    """Cache shapes and unit count, or a clear error for a graph of another signature."""
-    inputs = {i.name: i.shape for i in session.get_inputs()}
-    outputs = {o.name: o.shape for o in session.get_outputs()}
-    if set(inputs) != set(INPUTS) or set(outputs) != set(OUTPUTS):
-        raise ValueError(
-            f"{model} is not a streaming CTC graph with inputs {INPUTS} and outputs {OUTPUTS} "
-            f"(it has {sorted(inputs)} -> {sorted(outputs)})"
-        )
-    if list(inputs["chunk"][1:]) != [43, 80] or list(outputs["output"][1:2]) != [10]:
-        raise ValueError(f"{model}: chunk must be [B,43,80] and output [B,10,units]")
-    return tuple(inputs["att_cache"][1:]), tuple(inputs["cnn_cache"][1:]), outputs["output"][2]
 
 
 class ConformerEngine:
@@ -144,14 +95,14 @@ class ConformerEngine:
 
         folder = Path(model).expanduser()
         self.layout: Layout = LAYOUTS[layout]
-        if optimization not in _OPT_LEVELS:
-            raise ValueError(f"unknown optimization level {optimization!r}: {_OPT_LEVELS}")
+        if optimization not in OPT_LEVELS:
+            raise ValueError(f"unknown optimization level {optimization!r}: {OPT_LEVELS}")
         providers, device_name = onnx_providers(device, ort.get_available_providers())
         try:
-            self.session = _session(
+            self.session = make_session(
                 folder / "model.onnx", providers, cpu_threads(threads), optimization
             )
-            att, cnn, units = _check_signature(self.session, folder / "model.onnx")
+            att, cnn, units = check_signature(self.session, folder / "model.onnx")
             self.vocab = read_units(folder / "units.txt", units)
         except Exception as exc:  # ORT raises its own types; a bad folder is a load failure
             raise SttError(
@@ -185,19 +136,36 @@ class ConformerEngine:
 
     def logits(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
         """Per chunk, ``frames x units`` CTC log-probabilities; chunks batched as streams."""
-        features = [log_mel_from_float(np.asarray(c, dtype=np.float32)) for c in chunks]
-        out = [np.zeros((0, len(self.vocab.tokens)), np.float32) for _ in chunks]
-        live = [i for i, f in enumerate(features) if len(f) > 0]
-        size = self.preferred_batch_size
-        for first in range(0, len(live), size):
-            group = live[first : first + size]
-            rows = size if self.on_cuda else None  # one shape per call suits a GPU
-            results = run_streams(
-                [features[i] for i in group], self.layout, self._step, self.cache_shapes, rows
-            )
-            for i, result in zip(group, results, strict=True):
-                out[i] = result
-        return out
+        return list(self.iter_logits(chunks))
+
+    def iter_logits(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Log-probabilities chunk by chunk, in order, with up to ``preferred_batch_size`` chunks
+        running side by side; a chunk is read from ``chunks`` only when a row frees up."""
+        order: list[int] = []  # the chunk index of each stream, in the order they enter
+        ready: dict[int, np.ndarray] = {}
+
+        def streams() -> Iterator[np.ndarray]:
+            for index, chunk in enumerate(chunks):
+                features = log_mel_from_float(np.asarray(chunk, dtype=np.float32))
+                if len(features) == 0:  # shorter than one frame: nothing for the graph
+                    ready[index] = np.zeros((0, len(self.vocab.tokens)), np.float32)
+                    continue
+                order.append(index)
+                yield features
+
+        rows = self.preferred_batch_size if self.on_cuda else None  # a GPU likes one shape
+        ended = iter_streams(
+            streams(), self.layout, self._step, self.cache_shapes, self.preferred_batch_size, rows
+        )
+        following = 0
+        for stream, log_probs in ended:
+            ready[order[stream]] = log_probs
+            while following in ready:
+                yield ready.pop(following)
+                following += 1
+        while following in ready:  # empty chunks after the last stream
+            yield ready.pop(following)
+            following += 1
 
     def decode(self, log_probs: np.ndarray, options: DecodeOptions) -> CtcDecoding:
         """Decoded in frame units (``frame_s=1``): the layout maps frames to seconds after."""
@@ -220,14 +188,29 @@ class ConformerEngine:
     def transcribe_batch(
         self, chunks: list[np.ndarray], options: DecodeOptions
     ) -> list[ChunkResult]:
-        results = []
-        for chunk, log_probs in zip(chunks, self.logits(chunks), strict=True):
-            decoded = self.decode(log_probs, options)
-            if not decoded.text:
-                results.append(ChunkResult(text=""))
-                continue
-            duration = len(chunk) / 16_000
-            words = self.timed_words(decoded.words, log_probs.shape[0], duration)
-            start, end = (words[0].start, words[-1].end) if words else (0.0, duration)
-            results.append(ChunkResult(decoded.text, [Segment(decoded.text, start, end, words)]))
-        return results
+        return list(self.transcribe_stream(chunks, options))
+
+    def transcribe_stream(
+        self, chunks: Iterable[np.ndarray], options: DecodeOptions
+    ) -> Iterator[ChunkResult]:
+        """One result per chunk, in order, each decoded as soon as its stream ends (so the
+        frames x units log-probabilities of only a few chunks are ever held)."""
+        lengths: list[int] = []
+
+        def counted() -> Iterator[np.ndarray]:
+            for chunk in chunks:
+                lengths.append(len(chunk))
+                yield chunk
+
+        for index, log_probs in enumerate(self.iter_logits(counted())):
+            yield self._result(log_probs, lengths[index] / 16_000, options)
+
+    def _result(
+        self, log_probs: np.ndarray, duration: float, options: DecodeOptions
+    ) -> ChunkResult:
+        decoded = self.decode(log_probs, options)
+        if not decoded.text:
+            return ChunkResult(text="")
+        words = self.timed_words(decoded.words, log_probs.shape[0], duration)
+        start, end = (words[0].start, words[-1].end) if words else (0.0, duration)
+        return ChunkResult(decoded.text, [Segment(decoded.text, start, end, words)])

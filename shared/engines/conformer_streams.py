@@ -16,8 +16,8 @@ zeros, so that no stream's output depends on how long the others are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,28 +74,91 @@ def run_streams(
     cache_shapes: tuple[tuple[int, ...], tuple[int, ...]],
     rows: int | None = None,
 ) -> list[np.ndarray]:
-    """CTC log-probabilities per stream (``frames x units``), all streams in one batch.
+    """CTC log-probabilities per stream (``frames x units``), all streams side by side.
 
-    ``rows`` fixes the batch dimension (a GPU likes one shape); spare rows copy stream 0.
+    ``rows`` fixes the batch dimension (a GPU likes one shape); spare rows copy a live stream.
     """
     count = len(features)
-    if count == 0:
-        return []
-    rows = max(rows or count, count)
-    steps = [layout.blocks(len(f)) for f in features]
-    att = np.zeros((rows, *cache_shapes[0]), np.float32)
-    cnn = np.zeros((rows, *cache_shapes[1]), np.float32)
-    outputs: list[list[np.ndarray]] = [[] for _ in features]
-    for k in range(max(steps)):
-        live = [i for i in range(count) if k < steps[i]]
-        # Each row's source stream: itself while live, else a live stream (same inputs, so the
-        # per-tensor quantization scale is what the live streams alone would give).
-        source = [i if i in live else live[0] for i in range(count)] + [live[0]] * (rows - count)
-        chunk = np.stack([_block(features[s], layout, k) for s in source])
-        offset = np.full((rows, 1), OUTPUTS_PER_BLOCK * k, dtype=np.int64)
-        out, new_att, new_cnn = step(chunk, offset, att[source], cnn[source])
-        att, cnn = new_att, new_cnn
-        for i in live:
-            keep = OUTPUTS_PER_BLOCK if k < steps[i] - 1 else layout.last_outputs(len(features[i]))
-            outputs[i].append(out[i, :keep])
-    return [np.concatenate(parts).astype(np.float32, copy=False) for parts in outputs]
+    rows = max(rows or count, count, 1)
+    outputs: list[np.ndarray | None] = [None] * count
+    for index, log_probs in iter_streams(features, layout, step, cache_shapes, rows, rows):
+        outputs[index] = log_probs
+    return [o for o in outputs if o is not None]
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One batch row: the stream it runs, how far it has got and what it has produced."""
+
+    index: int
+    features: np.ndarray
+    steps: int
+    done: int = 0
+    parts: list[np.ndarray] = field(default_factory=list)
+
+
+def iter_streams(
+    features: Iterable[np.ndarray],
+    layout: Layout,
+    step: Step,
+    cache_shapes: tuple[tuple[int, ...], tuple[int, ...]],
+    slots: int,
+    rows: int | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, log-probabilities)`` of each stream as it ends, at most ``slots`` at a time.
+
+    A row freed by an ended stream takes the next stream at once (its caches restart from
+    zero and its ``offset`` from 0, which the graph reads per row), so a long file keeps every
+    row busy instead of waiting for the longest chunk of a fixed group. Streams are taken from
+    ``features`` only as rows free up, which bounds memory by ``slots``, not by the file.
+    ``rows`` fixes the batch dimension (at least ``slots``); otherwise it shrinks as the last
+    streams end.
+    """
+    pending = enumerate(features)
+    live: list[_Slot] = []
+    att = np.zeros((0, *cache_shapes[0]), np.float32)
+    cnn = np.zeros((0, *cache_shapes[1]), np.float32)
+    while True:
+        live, att, cnn = _refill(live, att, cnn, pending, slots, layout)
+        if not live:
+            return
+        count = max(rows or len(live), len(live))
+        # Spare rows copy row 0 (same inputs, so the per-tensor quantization scale is what the
+        # live streams alone would give).
+        source = list(range(len(live))) + [0] * (count - len(live))
+        chunk = np.stack([_block(s.features, layout, s.done) for s in live])[source]
+        offset = np.array([[OUTPUTS_PER_BLOCK * s.done] for s in live], np.int64)[source]
+        out, att, cnn = step(chunk, offset, att[source], cnn[source])
+        att, cnn = att[: len(live)], cnn[: len(live)]
+        for row, slot in enumerate(live):
+            last = slot.done == slot.steps - 1
+            keep = layout.last_outputs(len(slot.features)) if last else OUTPUTS_PER_BLOCK
+            slot.parts.append(out[row, :keep].copy())  # not a view: frees the step's output
+            slot.done += 1
+        for slot in live:
+            if slot.done == slot.steps:
+                yield slot.index, np.concatenate(slot.parts).astype(np.float32, copy=False)
+
+
+def _refill(
+    live: list[_Slot],
+    att: np.ndarray,
+    cnn: np.ndarray,
+    pending: Iterator[tuple[int, np.ndarray]],
+    slots: int,
+    layout: Layout,
+) -> tuple[list[_Slot], np.ndarray, np.ndarray]:
+    """Drop ended streams (and their cache rows), then fill free rows with new streams."""
+    keep = [row for row, slot in enumerate(live) if slot.done < slot.steps]
+    live, att, cnn = [live[row] for row in keep], att[keep], cnn[keep]
+    while len(live) < slots:
+        index, feats = next(pending, (-1, None))
+        if feats is None:
+            break
+        if len(feats) == 0:
+            raise ValueError(f"stream {index} has no feature frames")
+        live.append(_Slot(index, feats, layout.blocks(len(feats))))
+    added = len(live) - len(keep)
+    att = np.concatenate([att, np.zeros((added, *att.shape[1:]), np.float32)])
+    cnn = np.concatenate([cnn, np.zeros((added, *cnn.shape[1:]), np.float32)])
+    return live, att, cnn
