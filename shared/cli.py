@@ -23,7 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("run", help="migrate, then start the API and one worker (Ctrl-C stops both)")
     sub.add_parser("api", help="serve the HTTP API (waitress)")
     worker = sub.add_parser("worker", help="start one Celery worker (one per GPU)")
-    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo"])
+    worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     sub.add_parser("migrate", help="apply database migrations")
     transcribe = sub.add_parser("transcribe", help="transcribe files in-process, no queue")
     transcribe.add_argument("files", nargs="+", type=Path)
@@ -70,9 +70,14 @@ def serve_api(settings: Settings) -> int:
 
 
 def worker_command(settings: Settings, pool: str = "prefork") -> list[str]:
+    """One Celery worker; with ``STT_WORKER_CONCURRENCY`` above 1, that many jobs run as
+    threads of one process around one loaded model (Celery's threads pool)."""
+    concurrency = settings.worker_concurrency
+    if concurrency > 1 and pool == "prefork":
+        pool = "threads"
     return [
         sys.executable, "-m", "celery", "-A", "worker.app", "worker",
-        "--pool", pool, "--concurrency", "1",
+        "--pool", pool, "--concurrency", str(concurrency if pool == "threads" else 1),
         "--queues", ",".join(worker_settings(settings).worker_queues),
         "--hostname", f"stt-{os.getpid()}@%h", "--loglevel", settings.log_level,
         "--without-gossip", "--without-mingle",

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = 10.0
     max_attempts: int = 3
     batch_size: int = 0  # chunks per model call; 0 = auto (1 on CPU, 8 on CUDA)
+    # Jobs one worker process runs at once (threads sharing one model). Above 1, the Conformer's
+    # chunks of those jobs share graph calls: what keeps a GPU busy. 1 keeps Celery's prefork
+    # child per job, with its time limits and per-job memory bound.
+    worker_concurrency: int = Field(default=1, ge=1)
 
     # --- web and metrics (issue 6) ----------------------------------------------------------
     # Each worker process serves Prometheus metrics here; 0 turns the exporter off. Several

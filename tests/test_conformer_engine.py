@@ -6,6 +6,7 @@ the vendor SDK from the same wheel (a dev dependency) decodes the same samples a
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,38 @@ def test_chunks_stream_through_in_order_with_empty_ones_kept(conformer_model_dir
     assert texts[1] == engine.transcribe_batch([other], SDK_BEAM)[0].text
     assert texts[4] == engine.transcribe_batch([clip], SDK_BEAM)[0].text != texts[1]
     assert texts[2] and texts[4].startswith(texts[2].split()[0])
+
+
+def test_concurrent_calls_share_graph_calls_and_get_their_own_results(conformer_model_dir):
+    """The GPU worker's cross-job batching, forced on the CPU: two jobs' chunks in one batch."""
+    shared = ConformerEngine(str(conformer_model_dir), "cpu", batch_size=4, shared=True)
+    jobs = [
+        [samples_16k(clip).astype(np.float32) / 32768 for clip in ALL_CLIPS[i : i + 3]]
+        for i in (0, 5)
+    ]
+    alone = ConformerEngine(str(conformer_model_dir), "cpu", batch_size=4)
+    expected = [[r.text for r in alone.transcribe_batch(job, SDK_BEAM)] for job in jobs]
+    results: list[list[str]] = [[], []]
+    barrier = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = [r.text for r in shared.transcribe_stream(iter(jobs[i]), SDK_BEAM)]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    # Each job gets its own chunks back, in order. Rows of one call share a quantization
+    # scale, so a near-tie word may flip with other batch-mates; the rest is identical.
+    ours, theirs = sum(results, []), sum(expected, [])
+    assert sum(a == b for a, b in zip(ours, theirs, strict=True)) >= 5
+    assert wer_cer(theirs, ours)[0] <= 0.05
+    assert shared.shared is not None and shared.shared.shared_calls > 0
+    assert shared.shared.calls < sum(
+        shared.layout.blocks(len(log_mel(c * 32768))) for job in jobs for c in job
+    )
 
 
 def test_conv_weights_folded_out_of_dequantize_give_the_same_convolution(tmp_path):

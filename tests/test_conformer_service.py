@@ -89,9 +89,7 @@ def test_every_clip_through_the_api_matches_in_process(conformer_stack, transcri
     assert {j["status"] for j in jobs} == {"completed"}, [j["error"] for j in jobs]
     assert {j["engine"] for j in jobs} == {"conformer"}
     assert {j["model_license"] for j in jobs} == {"apache-2.0"}
-    local = [
-        transcriber.run(c, tmp_path / f"{c.stem}.wav", 600, SDK_BEAM).text for c in ALL_CLIPS
-    ]
+    local = [transcriber.run(c, tmp_path / f"{c.stem}.wav", 600, SDK_BEAM).text for c in ALL_CLIPS]
     assert [j["transcript"] for j in jobs] == local
     # No worse than the vendor SDK decoding each labelled clip whole.
     vietasr = pytest.importorskip("vietasr")
@@ -155,3 +153,55 @@ def test_migration_0006_round_trips(backend, tmp_path):
     finally:
         if name:
             _drop_postgres_database(name)
+
+
+def test_a_worker_running_two_jobs_at_once_finishes_both(tmp_path, conformer_model_dir):
+    """STT_WORKER_CONCURRENCY=2: one process, two jobs in threads, their chunks in one batch."""
+    stack = make_stack(
+        "sqlite",
+        tmp_path,
+        conformer_model_dir,
+        STT_ENGINE="conformer",
+        STT_WORKER_CONCURRENCY="2",
+        STT_BATCH_SIZE="4",
+    )
+    pause = np.zeros(16_000, np.float32)
+    files = []
+    for name, clips in (("a", LABELLED[:8]), ("b", LABELLED[7:])):
+        audio = np.concatenate([part for c in clips for part in (_decoded(c), pause)])
+        files.append(tmp_path / f"{name}.wav")
+        sf.write(files[-1], audio, 16_000, subtype="PCM_16")
+    log_path = tmp_path / "worker.log"
+    proc = start_worker(stack, log_path)
+    try:
+        wait_for_worker(stack, proc, log_path)
+        from api.app import create_app
+
+        client = create_app(stack.settings).test_client()
+        ids = [submit_file(client, f)["id"] for f in files]
+        jobs = [wait_job(client, job_id, timeout=300) for job_id in ids]
+    finally:
+        stop_worker(proc)
+    assert [j["status"] for j in jobs] == ["completed"] * 2, [j["error"] for j in jobs]
+    first, second = jobs
+    assert (
+        first["started_at"] < second["finished_at"] and second["started_at"] < first["finished_at"]
+    )
+    assert "concurrency: 2 (thread)" in log_path.read_text()  # Celery's start banner
+    references = _references()
+    for job, clips in zip(jobs, (LABELLED[:8], LABELLED[7:]), strict=True):
+        wer = wer_cer([" ".join(references[c.name] for c in clips)], [job["transcript"]])[0]
+        assert wer < 0.2, (wer, job["transcript"])
+
+
+def test_progress_past_the_soft_deadline_stops_the_job():
+    """Celery's threads pool enforces no time limits: the pipeline's progress calls do."""
+    import time
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from worker.processing import _progress_writer
+
+    write = _progress_writer(None, None, deadline=time.monotonic() - 0.1)  # type: ignore[arg-type]
+    with pytest.raises(SoftTimeLimitExceeded):
+        write(0.5)

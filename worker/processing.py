@@ -28,6 +28,7 @@ from shared.metrics import observe_finished
 from shared.models import Job, JobStatus, utcnow
 from shared.paths import resolve_allowed
 from shared.pipeline import PipelineResult, default_decoding
+from shared.queue import time_limits
 from shared.retry import RetryPolicy, is_transient, with_db_retry
 from shared.webhooks import record_event
 from worker import deliveries, runlock
@@ -117,13 +118,15 @@ def _transcribe(rt: Runtime, job: Job) -> PipelineResult:
     options = DecodeOptions(**_known_options({**defaults, **(job.decoding_options or {})}))
     processed = job_dir(rt.settings.data_dir, job.id) / "processed.wav"
     src = checked_input(rt, job)
-    with memory_bound(rt.settings.worker_job_memory_mb):
+    # Concurrent jobs share one process: a per-job limit on its memory cannot be told apart.
+    headroom = rt.settings.worker_job_memory_mb if rt.settings.worker_concurrency == 1 else 0
+    with memory_bound(headroom):
         return rt.transcriber.run(
             src=src,
             processed_wav=processed,
             max_duration_s=rt.settings.max_duration_for(job.queue),
             options=options,
-            on_progress=_progress_writer(rt, job.id),
+            on_progress=_progress_writer(rt, job.id, _soft_deadline(rt, job)),
         )
 
 
@@ -196,11 +199,19 @@ def _known_options(options: dict[str, Any]) -> dict[str, Any]:
     return known
 
 
-def _progress_writer(rt: Runtime, job_id: uuid.UUID):  # noqa: ANN202
+def _soft_deadline(rt: Runtime, job: Job) -> float:
+    """When the job's soft time limit passes. Celery's threads pool enforces no time limits,
+    so the progress callback (called as chunks finish) checks it too."""
+    return time.monotonic() + time_limits(rt.settings, job.queue)[0]
+
+
+def _progress_writer(rt: Runtime, job_id: uuid.UUID, deadline: float):  # noqa: ANN202
     last = [0.0]
 
     def write(fraction: float) -> None:
         now = time.monotonic()
+        if now > deadline:
+            raise SoftTimeLimitExceeded()
         if now - last[0] < PROGRESS_EVERY_S and fraction < 1.0:
             return
         last[0] = now

@@ -68,12 +68,17 @@ def init_process(settings: Settings, pool_child: bool = False) -> Runtime:
     return _runtime
 
 
+_loading = threading.Lock()
+
+
 def get() -> Runtime:
-    """The process's runtime; the solo pool has no worker_process_init, so load on first use."""
+    """The process's runtime. The solo and threads pools have no worker_process_init, so the
+    first task loads it; the lock keeps concurrent first tasks to one model load."""
     if _runtime is None:
         from shared.settings import load_settings
 
-        return init_process(load_settings())
+        with _loading:
+            return init_process(load_settings())
     return _runtime
 
 

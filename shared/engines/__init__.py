@@ -77,4 +77,5 @@ def load_conformer(
         license=license,
         fallback=fallback,
         note=note,
+        shared=True if settings.worker_concurrency > 1 else None,
     )

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,8 @@ from shared.engines.conformer_session import (
     make_session,
     onnx_providers,
 )
-from shared.engines.conformer_streams import LAYOUTS, Layout, iter_streams
+from shared.engines.conformer_streams import LAYOUTS, Layout, StreamBatch, iter_streams
+from shared.engines.shared_streams import SharedStreams
 from shared.errors import ErrorCode, SttError
 
 log = logging.getLogger(__name__)
@@ -88,6 +91,7 @@ class ConformerEngine:
         license: str | None = None,  # shadows the builtin on purpose: EngineInfo's name
         fallback: bool = False,
         note: str | None = None,
+        shared: bool | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -114,6 +118,11 @@ class ConformerEngine:
         self.on_cuda = device_name.startswith("cuda")
         auto_batch = CUDA_BATCH if self.on_cuda else CPU_BATCH
         self.preferred_batch_size = batch_size if batch_size > 0 else auto_batch
+        # Jobs running at once share graph calls (on a GPU by default: rows are what keep it
+        # busy); otherwise each call batches only its own chunks.
+        self.shared: SharedStreams | None = None
+        if shared if shared is not None else self.on_cuda:
+            self.shared = SharedStreams(self._new_batch, self.preferred_batch_size)
         self.lm_path, self.lm_alpha, self.lm_beta = lm_path, lm_alpha, lm_beta
         if lm_path is not None:  # a bad LM should stop start-up, not a job
             get_decoder(pyctcdecode_labels(self.vocab), str(lm_path), lm_alpha, lm_beta)
@@ -138,7 +147,31 @@ class ConformerEngine:
         """Per chunk, ``frames x units`` CTC log-probabilities; chunks batched as streams."""
         return list(self.iter_logits(chunks))
 
+    def _new_batch(self) -> StreamBatch:
+        rows = self.preferred_batch_size if self.on_cuda else None  # a GPU likes one shape
+        return StreamBatch(self.layout, self._step, self.cache_shapes, rows)
+
     def iter_logits(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Log-probabilities chunk by chunk, in order (see ``_own_logits``)."""
+        if self.shared is not None:
+            return self._shared_logits(chunks)
+        return self._own_logits(chunks)
+
+    def _shared_logits(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Through the batch shared with concurrent calls; at most ``preferred_batch_size``
+        of this call's chunks wait there at once, so one long job cannot crowd the others out."""
+        owner = object()
+        window: deque[Future[np.ndarray] | np.ndarray] = deque()
+        empty = np.zeros((0, len(self.vocab.tokens)), np.float32)
+        for chunk in chunks:
+            features = log_mel_from_float(np.asarray(chunk, dtype=np.float32))
+            window.append(self.shared.submit(features, owner) if len(features) else empty)  # type: ignore[union-attr]
+            while len(window) > self.preferred_batch_size:
+                yield _value(window.popleft())
+        while window:
+            yield _value(window.popleft())
+
+    def _own_logits(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         """Log-probabilities chunk by chunk, in order, with up to ``preferred_batch_size`` chunks
         running side by side; a chunk is read from ``chunks`` only when a row frees up."""
         order: list[int] = []  # the chunk index of each stream, in the order they enter
@@ -214,3 +247,7 @@ class ConformerEngine:
         words = self.timed_words(decoded.words, log_probs.shape[0], duration)
         start, end = (words[0].start, words[-1].end) if words else (0.0, duration)
         return ChunkResult(decoded.text, [Segment(decoded.text, start, end, words)])
+
+
+def _value(item: Future[np.ndarray] | np.ndarray) -> np.ndarray:
+    return item.result() if isinstance(item, Future) else item

@@ -16,7 +16,7 @@ zeros, so that no stream's output depends on how long the others are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -90,11 +90,64 @@ def run_streams(
 class _Slot:
     """One batch row: the stream it runs, how far it has got and what it has produced."""
 
-    index: int
+    key: Hashable
     features: np.ndarray
     steps: int
     done: int = 0
     parts: list[np.ndarray] = field(default_factory=list)
+
+
+class StreamBatch:
+    """Streams side by side in the batch dimension, each row with its own caches and offset.
+
+    A stream may join between any two steps (its caches start from zero and its ``offset``
+    from 0, which the graph reads per row) and leaves when its last block has run, so rows
+    freed by short streams are taken by the next ones instead of idling until the longest
+    stream of a fixed group ends. ``rows`` fixes the batch dimension (a GPU likes one shape);
+    spare rows copy row 0, the same inputs, so the per-tensor quantization scale is what the
+    live streams alone would give.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        step: Step,
+        cache_shapes: tuple[tuple[int, ...], tuple[int, ...]],
+        rows: int | None = None,
+    ) -> None:
+        self.layout, self._step, self.rows = layout, step, rows
+        self.live: list[_Slot] = []
+        self._att = np.zeros((0, *cache_shapes[0]), np.float32)
+        self._cnn = np.zeros((0, *cache_shapes[1]), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def add(self, key: Hashable, features: np.ndarray) -> None:
+        """Start a stream of at least one feature frame; ``key`` names it when it ends."""
+        if len(features) == 0:
+            raise ValueError(f"stream {key!r} has no feature frames")
+        self.live.append(_Slot(key, features, self.layout.blocks(len(features))))
+        self._att = np.concatenate([self._att, np.zeros((1, *self._att.shape[1:]), np.float32)])
+        self._cnn = np.concatenate([self._cnn, np.zeros((1, *self._cnn.shape[1:]), np.float32)])
+
+    def step(self) -> list[tuple[Hashable, np.ndarray]]:
+        """One graph call for every live stream; ``(key, log-probabilities)`` of those that end."""
+        live, layout = self.live, self.layout
+        count = max(self.rows or len(live), len(live))
+        source = list(range(len(live))) + [0] * (count - len(live))
+        chunk = np.stack([_block(s.features, layout, s.done) for s in live])[source]
+        offset = np.array([[OUTPUTS_PER_BLOCK * s.done] for s in live], np.int64)[source]
+        out, att, cnn = self._step(chunk, offset, self._att[source], self._cnn[source])
+        for row, slot in enumerate(live):
+            last = slot.done == slot.steps - 1
+            keep = layout.last_outputs(len(slot.features)) if last else OUTPUTS_PER_BLOCK
+            slot.parts.append(out[row, :keep].copy())  # not a view: frees the step's output
+            slot.done += 1
+        going = [row for row, slot in enumerate(live) if slot.done < slot.steps]
+        ended = [s for s in live if s.done == s.steps]
+        self.live, self._att, self._cnn = [live[r] for r in going], att[going], cnn[going]
+        return [(s.key, np.concatenate(s.parts).astype(np.float32, copy=False)) for s in ended]
 
 
 def iter_streams(
@@ -107,58 +160,15 @@ def iter_streams(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """``(index, log-probabilities)`` of each stream as it ends, at most ``slots`` at a time.
 
-    A row freed by an ended stream takes the next stream at once (its caches restart from
-    zero and its ``offset`` from 0, which the graph reads per row), so a long file keeps every
-    row busy instead of waiting for the longest chunk of a fixed group. Streams are taken from
-    ``features`` only as rows free up, which bounds memory by ``slots``, not by the file.
-    ``rows`` fixes the batch dimension (at least ``slots``); otherwise it shrinks as the last
-    streams end.
+    Streams are taken from ``features`` only as rows free up, which bounds memory by
+    ``slots``, not by the file. Without ``rows`` the batch shrinks as the last streams end.
     """
+    batch = StreamBatch(layout, step, cache_shapes, rows)
     pending = enumerate(features)
-    live: list[_Slot] = []
-    att = np.zeros((0, *cache_shapes[0]), np.float32)
-    cnn = np.zeros((0, *cache_shapes[1]), np.float32)
     while True:
-        live, att, cnn = _refill(live, att, cnn, pending, slots, layout)
-        if not live:
+        while len(batch) < slots and (item := next(pending, None)) is not None:
+            batch.add(*item)
+        if not batch:
             return
-        count = max(rows or len(live), len(live))
-        # Spare rows copy row 0 (same inputs, so the per-tensor quantization scale is what the
-        # live streams alone would give).
-        source = list(range(len(live))) + [0] * (count - len(live))
-        chunk = np.stack([_block(s.features, layout, s.done) for s in live])[source]
-        offset = np.array([[OUTPUTS_PER_BLOCK * s.done] for s in live], np.int64)[source]
-        out, att, cnn = step(chunk, offset, att[source], cnn[source])
-        att, cnn = att[: len(live)], cnn[: len(live)]
-        for row, slot in enumerate(live):
-            last = slot.done == slot.steps - 1
-            keep = layout.last_outputs(len(slot.features)) if last else OUTPUTS_PER_BLOCK
-            slot.parts.append(out[row, :keep].copy())  # not a view: frees the step's output
-            slot.done += 1
-        for slot in live:
-            if slot.done == slot.steps:
-                yield slot.index, np.concatenate(slot.parts).astype(np.float32, copy=False)
-
-
-def _refill(
-    live: list[_Slot],
-    att: np.ndarray,
-    cnn: np.ndarray,
-    pending: Iterator[tuple[int, np.ndarray]],
-    slots: int,
-    layout: Layout,
-) -> tuple[list[_Slot], np.ndarray, np.ndarray]:
-    """Drop ended streams (and their cache rows), then fill free rows with new streams."""
-    keep = [row for row, slot in enumerate(live) if slot.done < slot.steps]
-    live, att, cnn = [live[row] for row in keep], att[keep], cnn[keep]
-    while len(live) < slots:
-        index, feats = next(pending, (-1, None))
-        if feats is None:
-            break
-        if len(feats) == 0:
-            raise ValueError(f"stream {index} has no feature frames")
-        live.append(_Slot(index, feats, layout.blocks(len(feats))))
-    added = len(live) - len(keep)
-    att = np.concatenate([att, np.zeros((added, *att.shape[1:]), np.float32)])
-    cnn = np.concatenate([cnn, np.zeros((added, *cnn.shape[1:]), np.float32)])
-    return live, att, cnn
+        for key, log_probs in batch.step():
+            yield int(key), log_probs  # type: ignore[call-overload]
