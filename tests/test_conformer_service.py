@@ -15,6 +15,7 @@ import soundfile as sf
 from shared.audio import iter_decoded
 from shared.engines.base import DecodeOptions
 from shared.engines.conformer import ConformerEngine
+from shared.formats import render
 from shared.pipeline import Transcriber, build_transcriber
 from shared.settings import load_settings
 from shared.textnorm import wer_cer
@@ -54,6 +55,33 @@ def test_word_times_follow_speech_onsets_in_real_audio(transcriber, tmp_path):
         first = min((w for w in words if w.start >= onset - 0.6), key=lambda w: w.start)
         errors.append(first.start - onset)
     assert max(abs(e) for e in errors) <= 0.25 and abs(float(np.median(errors))) <= 0.1, errors
+    _subtitles_follow_the_words(result, onsets)
+
+
+def _subtitles_follow_the_words(result, onsets: list[float]) -> None:  # noqa: ANN001
+    """SRT and VTT of the Conformer's times, read back by independent parsers: every word in
+    order, cues in time order within the file, each clip's speech start inside a cue."""
+    import srt
+    import webvtt
+
+    srt_body, _ = render("srt", result.segments, result.text, result.duration_s)
+    vtt_body, _ = render("vtt", result.segments, result.text, result.duration_s)
+    subtitles = list(srt.parse(srt_body))
+    captions = webvtt.from_string(vtt_body).captions
+    for texts in ([s.content for s in subtitles], [c.text for c in captions]):
+        assert " ".join(" ".join(texts).split()) == result.text
+    spans = [(s.start.total_seconds(), s.end.total_seconds()) for s in subtitles]
+    assert spans == [
+        (
+            c.start_in_seconds + c.start_time.milliseconds / 1000,
+            c.end_in_seconds + c.end_time.milliseconds / 1000,
+        )
+        for c in captions
+    ]
+    assert all(a <= b for a, b in spans) and spans[-1][1] <= result.duration_s
+    assert all(e1 <= s2 for (_s1, e1), (s2, _e2) in zip(spans, spans[1:], strict=False))
+    for onset in onsets:  # each clip's first words are subtitled where it is heard
+        assert any(start - 0.3 <= onset <= end for start, end in spans), (onset, spans)
 
 
 def test_pipeline_loses_nothing_against_whole_clip_decoding(
