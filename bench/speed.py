@@ -429,6 +429,13 @@ def accuracy_check(model: str, threshold: float = 0.95) -> bool:
 
 
 def main() -> None:
+    if "--engine" in sys.argv:  # the Conformer's own bench: the SDK against our engine
+        at = sys.argv.index("--engine")
+        if sys.argv[at + 1 : at + 2] == ["conformer"]:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from bench.conformer_speed import main as conformer_main
+
+            sys.exit(conformer_main(sys.argv[1:at] + sys.argv[at + 2 :]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--durations", help="comma-separated seconds (default 10,60,300,1800)")
     parser.add_argument("--quick", action="store_true", help="10 and 60 s only")

@@ -169,6 +169,24 @@ def test_concurrent_calls_share_graph_calls_and_get_their_own_results(conformer_
     )
 
 
+def test_the_rewritten_graph_computes_what_the_shipped_one_does(conformer_model_dir, vi_clip):
+    """Above 'basic' the engine folds conv weights and caches GLU outputs (12 modules): same
+    frames, probabilities within float rounding amplified by the per-tensor quantization."""
+    import onnx
+
+    from shared.engines.conformer_rewrite import cache_glu_outputs
+
+    assert cache_glu_outputs(onnx.load(str(conformer_model_dir / "model.onnx"))) == 12
+    shipped = ConformerEngine(str(conformer_model_dir), "cpu", optimization="basic")
+    fast = ConformerEngine(str(conformer_model_dir), "cpu", optimization="all")
+    clips = [samples_16k(c).astype(np.float32) / 32768 for c in (vi_clip, ALL_CLIPS[-1])]
+    for ours, theirs in zip(fast.logits(clips), shipped.logits(clips), strict=True):
+        assert ours.shape == theirs.shape
+        assert (ours.argmax(axis=1) == theirs.argmax(axis=1)).mean() >= 0.99
+        assert np.abs(np.exp(ours) - np.exp(theirs)).max() < 0.1
+        assert greedy_decode(ours, fast.vocab).text == greedy_decode(theirs, fast.vocab).text
+
+
 def test_conv_weights_folded_out_of_dequantize_give_the_same_convolution(tmp_path):
     import onnx
     import onnxruntime as ort
