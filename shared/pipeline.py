@@ -28,6 +28,7 @@ from shared.audio import SAMPLE_RATE, iter_wav_blocks, load_wav, prepare_audio
 from shared.chunking import Chunk, iter_chunks, stitch
 from shared.engines.base import ChunkResult, DecodeOptions, Engine, Segment, auto_decoding
 from shared.engines.loader import load_serving_engine
+from shared.prefetch import prefetch
 from shared.settings import Settings
 from shared.vad import SpeechDetector, default_detector
 
@@ -157,7 +158,7 @@ class Transcriber:
         spans: deque[tuple[float, float]] = deque()
 
         def audio() -> Iterator[np.ndarray]:
-            for chunk in self._chunks(wav, duration_s, gain):
+            for chunk in prefetch(self._chunks(wav, duration_s, gain)):
                 spans.append((chunk.start_s, chunk.end_s))
                 yield chunk.audio
 

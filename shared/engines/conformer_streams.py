@@ -138,7 +138,9 @@ class StreamBatch:
         source = list(range(len(live))) + [0] * (count - len(live))
         chunk = np.stack([_block(s.features, layout, s.done) for s in live])[source]
         offset = np.array([[OUTPUTS_PER_BLOCK * s.done] for s in live], np.int64)[source]
-        out, att, cnn = self._step(chunk, offset, self._att[source], self._cnn[source])
+        out, att, cnn = self._step(
+            chunk, offset, _rows(self._att, source), _rows(self._cnn, source)
+        )
         for row, slot in enumerate(live):
             last = slot.done == slot.steps - 1
             keep = layout.last_outputs(len(slot.features)) if last else OUTPUTS_PER_BLOCK
@@ -146,8 +148,19 @@ class StreamBatch:
             slot.done += 1
         going = [row for row, slot in enumerate(live) if slot.done < slot.steps]
         ended = [s for s in live if s.done == s.steps]
-        self.live, self._att, self._cnn = [live[r] for r in going], att[going], cnn[going]
+        self.live, self._att, self._cnn = (
+            [live[r] for r in going],
+            _rows(att, going),
+            _rows(cnn, going),
+        )
         return [(s.key, np.concatenate(s.parts).astype(np.float32, copy=False)) for s in ended]
+
+
+def _rows(array: np.ndarray, rows: list[int]) -> np.ndarray:
+    """``array[rows]``, without the copy (tens of MB per step) when that is all of it."""
+    if len(rows) == len(array) and rows == list(range(len(array))):
+        return array
+    return array[rows]
 
 
 def iter_streams(
