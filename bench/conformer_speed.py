@@ -7,7 +7,7 @@ before serving our engine we need to know what our features/loop/decoder and the
 Usage::
 
     PYTHONPATH=. .venv/bin/python bench/conformer_speed.py [--durations 300,1800] [--threads N]
-        [--model /tmp/va] [--rows sdk,pipeline,graph1,graph4,graph8,graph16]
+        [--model /tmp/va] [--rows sdk,pipeline,graph1,graph4,graph8,graph16,pipeline@fp32]
 
 Audio: all 28 shared clips (labelled and unlabelled, 8 kHz ones resampled through
 ``shared.audio.iter_decoded``) joined with 0.5 s pauses, repeated to the duration. Every row runs
@@ -15,8 +15,10 @@ in its own child process; wall and CPU time cover the measured call only (not mo
 RSS is the child's ``ru_maxrss`` (its rusage from ``os.wait4``). ``xSDK`` = SDK wall / row
 wall (above 1: faster than the SDK). ``words``: words in the transcript (graph rows: frames), a
 check that a row transcribed all of it: the SDK's ``.text`` on long audio keeps only its last lines.
-``ovh%`` (pipeline rows): the share of the wall time spent outside the engine's features, graph
-and CTC decoding, i.e. audio decoding, normalising, the processed WAV, VAD and stitching.
+A row name ending in ``@fp32`` (or ``@int8``) sets the engine's precision (``STT_PRECISION``,
+default ``auto``). ``ovh%`` (pipeline rows): the share of the wall time spent outside the
+engine's features, graph and CTC decoding, i.e. audio decoding, normalising, the processed WAV,
+VAD and stitching.
 """
 
 from __future__ import annotations
@@ -82,8 +84,11 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
         from shared.engines.conformer import ConformerEngine
 
         engine_s = 0.0
+        row, _, precision = row.partition("@")  # "graph8@fp32": the float front end
         batch = int(row.removeprefix("graph")) if row.startswith("graph") else 0
-        engine = ConformerEngine(model, device="cpu", threads=threads, batch_size=batch)
+        engine = ConformerEngine(
+            model, device="cpu", threads=threads, batch_size=batch, precision=precision or "auto"
+        )
         if row.startswith("pipeline"):  # "pipeline": the service's default decoding (beam)
             from shared.pipeline import build_transcriber, default_decoding
             from shared.settings import load_settings

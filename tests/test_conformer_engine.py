@@ -18,7 +18,8 @@ from shared.device import DeviceConfigError
 from shared.engines.base import DecodeOptions
 from shared.engines.conformer import ConformerEngine, onnx_providers
 from shared.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
-from shared.engines.conformer_session import fold_conv_weights
+from shared.engines.conformer_quantize import int8_front_conv
+from shared.engines.conformer_session import conv_precision, fold_conv_weights
 from shared.engines.conformer_streams import LAYOUTS, iter_streams, run_streams
 from shared.textnorm import wer_cer
 from tests.conftest import ROOT
@@ -177,8 +178,9 @@ def test_the_rewritten_graph_computes_what_the_shipped_one_does(conformer_model_
     from shared.engines.conformer_rewrite import cache_glu_outputs
 
     assert cache_glu_outputs(onnx.load(str(conformer_model_dir / "model.onnx"))) == 12
+    assert int8_front_conv(onnx.load(str(conformer_model_dir / "model.onnx")))  # served: auto
     shipped = ConformerEngine(str(conformer_model_dir), "cpu", optimization="basic")
-    fast = ConformerEngine(str(conformer_model_dir), "cpu", optimization="all")
+    fast = ConformerEngine(str(conformer_model_dir), "cpu", optimization="all", precision="fp32")
     clips = [samples_16k(c).astype(np.float32) / 32768 for c in (vi_clip, ALL_CLIPS[-1])]
     for ours, theirs in zip(fast.logits(clips), shipped.logits(clips), strict=True):
         assert ours.shape == theirs.shape
@@ -219,6 +221,73 @@ def test_conv_weights_folded_out_of_dequantize_give_the_same_convolution(tmp_pat
     onnx.checker.check_model(model)
     after = ort.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+
+
+def _conv_model(in_ch: int, kernel: int, group: int, size: tuple[int, int], seed: int = 0):
+    """A ``Relu -> Conv`` graph whose weights sit behind an int8 ``DequantizeLinear``."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    out_ch = 8
+    weight = rng.integers(-127, 128, (out_ch, in_ch // group, kernel, kernel), dtype=np.int8)
+    tensors = {
+        "wq": weight,
+        "scale": rng.uniform(0.001, 0.01, out_ch).astype(np.float32),
+        "zero": np.zeros(out_ch, np.int8),
+        "bias": rng.standard_normal(out_ch).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"]),
+        helper.make_node("DequantizeLinear", ["wq", "scale", "zero"], ["w"], axis=0),
+        helper.make_node("Conv", ["r", "w", "bias"], ["y"], strides=[2, 2], group=group),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, in_ch, *size])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(a, n) for n, a in tensors.items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _dynamic_quantized(x: np.ndarray) -> np.ndarray:
+    """``x`` after ONNX ``DynamicQuantizeLinear`` and back: what the int8 product sees."""
+    low, high = min(0.0, float(x.min())), max(0.0, float(x.max()))
+    scale = (high - low) / 255
+    zero = np.clip(np.round(-low / scale), 0, 255)
+    return (np.clip(np.round(x / scale) + zero, 0, 255) - zero) * scale
+
+
+def test_the_int8_front_convolution_is_the_float_one_on_quantized_input():
+    """Same windows, same channel order, same weights and bias: on the input the int8 product
+    sees, the rewrite and the float convolution agree to float rounding, for any batch."""
+    import onnxruntime as ort
+
+    model = _conv_model(in_ch=6, kernel=3, group=1, size=(11, 13))
+    shipped = ort.InferenceSession(model.SerializeToString())
+    assert int8_front_conv(model)
+    assert "Conv" not in [n.op_type for n in model.graph.node]
+    rewritten = ort.InferenceSession(model.SerializeToString())
+    x = np.random.default_rng(1).standard_normal((3, 6, 11, 13)).astype(np.float32)
+    got = rewritten.run(None, {"x": x})[0]
+    want = shipped.run(None, {"x": _dynamic_quantized(np.maximum(x, 0)).astype(np.float32)})[0]
+    assert got.shape == want.shape == (3, 8, 5, 6)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_only_a_dense_three_by_three_convolution_is_taken_to_int8():
+    depthwise = _conv_model(in_ch=8, kernel=3, group=8, size=(11, 13))
+    pointwise = _conv_model(in_ch=6, kernel=1, group=1, size=(11, 13))
+    assert not int8_front_conv(depthwise) and not int8_front_conv(pointwise)
+    assert "Conv" in [n.op_type for n in depthwise.graph.node]
+
+
+def test_precision_settings_for_the_conformer():
+    assert conv_precision("auto", on_cuda=False) and not conv_precision("auto", on_cuda=True)
+    assert conv_precision("int8", on_cuda=True) and not conv_precision("FP32", on_cuda=False)
+    with pytest.raises(DeviceConfigError, match="auto, fp32 or int8"):
+        conv_precision("bf16", on_cuda=False)
 
 
 def test_onnx_providers_pick_cuda_only_where_it_exists():
@@ -271,6 +340,7 @@ def test_hotwords_reach_the_beam(engine, vi_clip):
 
 
 def test_our_engine_reproduces_the_sdk_on_every_shared_clip(conformer_model_dir):
+    """The engine as served (every rewrite, the int8 front end) against the SDK."""
     vietasr = pytest.importorskip("vietasr")
     sdk = vietasr.Pipeline.preset("transcribe")
     ours = ConformerEngine(str(conformer_model_dir), "cpu", layout="sdk", batch_size=1)

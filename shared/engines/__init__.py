@@ -70,6 +70,7 @@ def load_conformer(
         layout=settings.conformer_layout,
         threads=settings.threads,
         optimization=settings.onnx_optimization,
+        precision=settings.precision,
         batch_size=settings.batch_size,
         lm_path=settings.lm_path,
         lm_alpha=settings.lm_alpha,

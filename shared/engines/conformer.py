@@ -31,6 +31,7 @@ from shared.engines.conformer_session import (
     OPT_LEVELS,
     OUTPUTS,
     check_signature,
+    conv_precision,
     make_session,
     onnx_providers,
 )
@@ -84,6 +85,7 @@ class ConformerEngine:
         layout: str = "sdk",
         threads: int = 0,
         optimization: str = "all",
+        precision: str = "auto",
         batch_size: int = 0,
         lm_path: Path | None = None,
         lm_alpha: float = 0.5,
@@ -102,9 +104,10 @@ class ConformerEngine:
         if optimization not in OPT_LEVELS:
             raise ValueError(f"unknown optimization level {optimization!r}: {OPT_LEVELS}")
         providers, device_name = onnx_providers(device, ort.get_available_providers())
+        int8 = conv_precision(precision, device_name.startswith("cuda"))
         try:
             self.session = make_session(
-                folder / "model.onnx", providers, cpu_threads(threads), optimization
+                folder / "model.onnx", providers, cpu_threads(threads), optimization, int8
             )
             att, cnn, units = check_signature(self.session, folder / "model.onnx")
             self.vocab = read_units(folder / "units.txt", units)
@@ -135,7 +138,11 @@ class ConformerEngine:
             note=note,
         )
         log.info(
-            "Conformer CTC on %s, %s layout, optimization %s", device_name, layout, optimization
+            "Conformer CTC on %s, %s layout, optimization %s, front-end convolution %s",
+            device_name,
+            layout,
+            optimization,
+            "int8" if int8 and optimization not in ("disable", "basic") else "float",
         )
 
     def _step(self, chunk, offset, att, cnn):  # noqa: ANN001, ANN202

@@ -7,8 +7,10 @@ re-laid-out on every call, and the convolution cannot use its pre-packed blocked
 optimisation levels above ``basic`` we hand it those weights already dequantized (the same
 float values: dequantization is exact in float32), which measured 12-20 % less time per step
 on 2 threads. The convolution modules are also rewritten to cache their GLU outputs instead
-of recomputing them (``conformer_rewrite``). ``disable`` and ``basic`` keep the graph as it
-ships, for a bit-exact comparison with the model's own SDK.
+of recomputing them (``conformer_rewrite``), and with ``int8`` the front end's large
+convolution runs as an int8 product like the linear layers (``conformer_quantize``).
+``disable`` and ``basic`` keep the graph as it ships, for a bit-exact comparison with the
+model's own SDK.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from shared.device import DeviceConfigError
+from shared.engines.conformer_quantize import int8_front_conv
 from shared.engines.conformer_rewrite import cache_glu_outputs
 
 INPUTS = ("chunk", "offset", "att_cache", "cnn_cache")
@@ -98,7 +101,9 @@ def _dequantize(
     return (quantized.astype(np.float32) - zero_f) * scale.astype(np.float32).reshape(shape)
 
 
-def make_session(model: Path, providers: list[object], threads: int, level: str) -> Any:
+def make_session(
+    model: Path, providers: list[object], threads: int, level: str, int8: bool = False
+) -> Any:
     """An ``InferenceSession`` over ``model``; above ``basic``, with the rewrites above."""
     import onnxruntime as ort
 
@@ -119,11 +124,27 @@ def make_session(model: Path, providers: list[object], threads: int, level: str)
     import onnx
 
     proto = onnx.load(str(model))
+    if int8:
+        int8_front_conv(proto)  # before folding: it wants the int8 weights
     fold_conv_weights(proto)
     cache_glu_outputs(proto)
     graph = proto.SerializeToString()
     del proto
     return ort.InferenceSession(graph, options, providers=providers)
+
+
+def conv_precision(precision: str, on_cuda: bool) -> bool:
+    """Whether the front-end convolution runs in int8, for a ``STT_PRECISION`` value.
+
+    ``auto`` takes int8 on the CPU, where it measured faster and kept the SDK's text; on a GPU
+    the float convolution stays (ONNX Runtime's int8 product there is a CPU kernel).
+    """
+    value = precision.strip().lower()
+    if value not in ("auto", "fp32", "int8"):
+        raise DeviceConfigError(
+            f"the Conformer engine runs STT_PRECISION=auto, fp32 or int8, not {precision!r}"
+        )
+    return value == "int8" or (value == "auto" and not on_cuda)
 
 
 def check_signature(session: Any, model: Path) -> tuple[tuple[int, ...], tuple[int, ...], int]:
