@@ -289,10 +289,10 @@ def test_only_a_dense_three_by_three_convolution_is_taken_to_int8():
 
 def test_precision_settings_for_the_conformer():
     """int8 only when asked: by default the engine must decode as well as the SDK."""
-    assert not conv_precision("auto", on_cuda=False) and not conv_precision("FP32", False)
-    assert conv_precision("int8", on_cuda=False) and conv_precision(" INT8 ", on_cuda=True)
+    assert not conv_precision("auto") and not conv_precision("FP32")
+    assert conv_precision("int8") and conv_precision(" INT8 ")
     with pytest.raises(DeviceConfigError, match="auto, fp32 or int8"):
-        conv_precision("bf16", on_cuda=False)
+        conv_precision("bf16")
 
 
 def test_onnx_providers_pick_cuda_only_where_it_exists():

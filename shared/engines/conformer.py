@@ -104,7 +104,7 @@ class ConformerEngine:
         if optimization not in OPT_LEVELS:
             raise ValueError(f"unknown optimization level {optimization!r}: {OPT_LEVELS}")
         providers, device_name = onnx_providers(device, ort.get_available_providers())
-        int8 = conv_precision(precision, device_name.startswith("cuda"))
+        int8 = conv_precision(precision)
         try:
             self.session = make_session(
                 folder / "model.onnx", providers, cpu_threads(threads), optimization, int8
