@@ -46,17 +46,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api import auth, errors, health, jobs, legacy, openapi
 
     errors.register(app)
-    auth.register(app)  # before any route: API keys, once configured (issue 5)
+    auth.register(app)  # before any route: API keys, once configured
     app.register_blueprint(openapi.bp)  # /openapi.json
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(legacy.bp)
 
-    from api import deliveries  # /v1/jobs/<id>/deliveries: webhook attempts (issue 4)
+    from api import deliveries  # /v1/jobs/<id>/deliveries: webhook attempts
 
     app.register_blueprint(deliveries.bp)
 
-    from api import batches  # /v1/batches: many server paths at once (issue 4)
+    from api import batches  # /v1/batches: many server paths at once
 
     app.register_blueprint(batches.bp)
 

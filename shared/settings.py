@@ -80,14 +80,14 @@ class Settings(BaseSettings):
     # child per job, with its time limits and per-job memory bound.
     worker_concurrency: int = Field(default=1, ge=1)
 
-    # --- web and metrics (issue 6) ----------------------------------------------------------
+    # --- web and metrics ----------------------------------------------------------
     # Each worker process serves Prometheus metrics here; 0 turns the exporter off. Several
     # workers on one host (one per GPU) take the next free port, up to `_tries` ports above.
     worker_metrics_port: int = 9808
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port_tries: int = 16
 
-    # --- decoding and speed (issue 3) -------------------------------------------------------
+    # --- decoding and speed -------------------------------------------------------
     chunk_s: float = 25.0
     decoder: Literal["auto", "greedy", "beam"] = "auto"  # auto: the engine's own best way
     beam_width: int = 32
@@ -103,12 +103,12 @@ class Settings(BaseSettings):
     conformer_layout: Literal["sdk", "wenet"] = "sdk"
     onnx_optimization: Literal["disable", "basic", "extended", "all"] = "all"
 
-    # --- backfill and batches (issue 4) -----------------------------------------------------
+    # --- backfill and batches -----------------------------------------------------
     backfill_max_in_flight: int = Field(default=50, ge=1)  # unfinished jobs per backfill run
     backfill_poll_s: float = Field(default=0.5, gt=0)  # how often a run checks its jobs
     batch_max_paths: int = Field(default=1000, ge=1)  # paths per POST /v1/batches
 
-    # --- webhooks (issue 4) -----------------------------------------------------------------
+    # --- webhooks -----------------------------------------------------------------
     # whsec_<base64> secrets: deliveries are signed with the first; receivers may accept several.
     webhook_secrets: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
     # Host names and/or CIDRs a callback may reach although they are not public addresses.
@@ -148,7 +148,7 @@ class Settings(BaseSettings):
             raise ValueError("retry delays cannot be negative")
         return value
 
-    # --- security (issue 5) -----------------------------------------------------------------
+    # --- security -----------------------------------------------------------------
     # `name:sha256hex` pairs: only the SHA-256 of each client key is configured, never the key.
     # Any key here or in the database (`stt apikey create`) turns authentication on; with none
     # the API is open to anyone who can reach it (the embedded default).
@@ -164,7 +164,7 @@ class Settings(BaseSettings):
 
         return parse_configured_keys(value)
 
-    # --- reliability (issue 5) --------------------------------------------------------------
+    # --- reliability --------------------------------------------------------------
     # Queued jobs per base queue (interactive, bulk) above which submissions get 503 queue_full.
     max_queued_jobs: int = Field(default=1000, ge=0)  # 0: no limit
     queue_full_retry_after_s: int = Field(default=30, ge=1)

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend for wav2vec2: the CPU fast path (issue 3).
+"""ONNX Runtime backend for wav2vec2: the CPU fast path.
 
 Why: on a CPU the model is bound by matrix multiplies. ONNX Runtime's dynamically quantised
 int8 MatMul beats both fp32 and bf16 there, so the transformer (feature projection, encoder,
