@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
+from shared.fs_broker import TRANSPORT
 from shared.settings import Settings
 
 TRANSCRIBE_TASK = "stt.transcribe"
@@ -45,6 +46,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         }
     return {
         "broker_url": settings.broker_url,
+        # The embedded broker: kombu's filesystem transport with messages written atomically.
+        "broker_transport": TRANSPORT if settings.broker_url.startswith("filesystem") else None,
         "broker_transport_options": transport,
         "broker_connection_retry_on_startup": True,
         "broker_connection_timeout": 3,
