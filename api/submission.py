@@ -16,12 +16,12 @@ from flask import Request
 from werkzeug.datastructures import FileStorage
 
 from shared.apikeys import scoped_idempotency_key
-from shared.audio import detect_format, sniff_format
 from shared.errors import ErrorCode, SttError
 from shared.jobs import Submission, job_dir
 from shared.paths import resolve_allowed
 from shared.routing import BASE_QUEUES, queue_for, resolve_model
 from shared.settings import Settings
+from shared.speech.audio import detect_format, sniff_format
 from shared.webhooks import PAYLOAD_MODES, accept_callback_url
 
 HEAD_BYTES = 64

@@ -11,7 +11,7 @@ In-process it loads the engine once and times only transcription (not loading), 
 engine's own speed. With ``--api`` each file goes through the running service's job API, so the
 numbers include the service's own decoding, VAD and chunking: the figure a user actually gets.
 The manifest is a TSV with at least ``file`` (relative to the manifest's folder),
-``reference_text`` and ``subset`` columns. Both sides are scored after ``shared.textnorm``.
+``reference_text`` and ``subset`` columns. Both sides are scored after ``shared.speech.textnorm``.
 
 The Conformer engine (and any engine with ``--pipeline``) runs in-process through the service's
 ``Transcriber`` (VAD, chunking, level handling: the engine's own attributes decide), decoded as
@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from shared.engines.base import SAMPLE_RATE, DecodeOptions, Engine, auto_decoding
 from shared.settings import Settings
-from shared.textnorm import wer_cer
+from shared.speech.engines.base import SAMPLE_RATE, DecodeOptions, Engine, auto_decoding
+from shared.speech.textnorm import wer_cer
 
 TERMINAL = {"completed", "failed", "canceled"}
 
@@ -85,21 +85,23 @@ def in_process(args: argparse.Namespace) -> Callable[[Row], None]:
     settings = load_settings(**overrides)
     if settings.engine == "whisper" and not settings.model_explicit:
         # The default model name is a wav2vec2 one: measure the assembled Whisper-base instead.
-        from shared.fallback_model import default_cache_dir, ensure_whisper_base
+        from shared.speech.fallback_model import default_cache_dir, ensure_whisper_base
 
         settings = load_settings(**overrides, model=str(ensure_whisper_base(default_cache_dir())))
     try:
-        from shared.engines import load_engine  # type: ignore[attr-defined]
+        from shared.speech.engines import load_engine  # type: ignore[attr-defined]
     except ImportError:
         load_engine = None
     if load_engine is not None:
         engine = load_engine(settings)
     elif settings.engine == "whisper":
-        from shared.engines.whisper import WhisperEngine
+        from shared.speech.engines.whisper import WhisperEngine
 
         engine = WhisperEngine(settings.model, device=settings.device)
     else:
-        sys.exit("shared.engines.load_engine is not available: only --engine whisper works here")
+        sys.exit(
+            "shared.speech.engines.load_engine is not available: only --engine whisper works here"
+        )
     print(f"# engine {engine.info}", file=sys.stderr)
     decoding = auto_decoding(settings.engine, settings.decoder, settings.beam_width)
     options = DecodeOptions(**decoding)  # type: ignore[arg-type]
@@ -128,7 +130,7 @@ def through_pipeline(
     """Each file through the service's Transcriber: decoding, VAD, chunking, stitching."""
     import tempfile
 
-    from shared.pipeline import build_transcriber
+    from shared.speech.pipeline import build_transcriber
 
     transcriber = build_transcriber(settings, engine)
     work = Path(tempfile.mkdtemp(prefix="accuracy-"))
@@ -144,7 +146,7 @@ def through_pipeline(
 
 def int16_16k(path: Path) -> np.ndarray:
     """The clip as decoded (no normalisation), 16 kHz int16: what the SDK takes."""
-    from shared.audio import iter_decoded
+    from shared.speech.audio import iter_decoded
 
     audio = np.concatenate(list(iter_decoded(path, 1e9)))
     return (audio * 32768.0).round().clip(-32768, 32767).astype(np.int16)

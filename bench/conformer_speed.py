@@ -1,8 +1,9 @@
 """Conformer CTC speed: the vendor SDK end to end against our engine, pipeline and bare graph.
 
-Why: the SDK in the ``viet-asr`` wheel runs the same ONNX graph as ``shared/engines/conformer``;
-before serving our engine we need to know what our features/loop/decoder and the pipeline
-(VAD, chunking, batching) cost against the SDK, and which batch size suits this CPU.
+Why: the SDK in the ``viet-asr`` wheel runs the same ONNX graph as
+``shared/speech/engines/conformer``; before serving our engine we need to know what our
+features/loop/decoder and the pipeline (VAD, chunking, batching) cost against the SDK, and
+which batch size suits this CPU.
 
 Usage::
 
@@ -10,8 +11,8 @@ Usage::
         [--model /tmp/va] [--rows sdk,pipeline,graph1,graph4,graph8,graph16,pipeline@fp32]
 
 Audio: all 28 shared clips (labelled and unlabelled, 8 kHz ones resampled through
-``shared.audio.iter_decoded``) joined with 0.5 s pauses, repeated to the duration. Every row runs
-in its own child process; wall and CPU time cover the measured call only (not model load), peak
+``shared.speech.audio.iter_decoded``) joined with 0.5 s pauses, repeated to the duration. Every row
+runs in its own child process; wall and CPU time cover the measured call only (not model load), peak
 RSS is the child's ``ru_maxrss`` (its rusage from ``os.wait4``). ``xSDK`` = SDK wall / row
 wall (above 1: faster than the SDK). ``words``: words in the transcript (graph rows: frames), a
 check that a row transcribed all of it: the SDK's ``.text`` on long audio keeps only its last lines.
@@ -43,7 +44,7 @@ PIECE_S = 20.0
 
 def build_audio(seconds: float) -> np.ndarray:
     """Float32 16 kHz: every shared clip, 0.5 s pauses between, repeated to ``seconds``."""
-    from shared.audio import iter_decoded
+    from shared.speech.audio import iter_decoded
 
     pause = np.zeros(RATE // 2, np.float32)
     clips = []
@@ -80,8 +81,8 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
         t0, c0 = time.perf_counter(), os.times()
         text = pipe.transcribe(pcm).text
     else:
-        from shared.engines.base import DecodeOptions
-        from shared.engines.conformer import ConformerEngine
+        from shared.speech.engines.base import DecodeOptions
+        from shared.speech.engines.conformer import ConformerEngine
 
         engine_s = 0.0
         row, _, precision = row.partition("@")  # "graph8@fp32": the float front end
@@ -90,8 +91,8 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
             model, device="cpu", threads=threads, batch_size=batch, precision=precision or "auto"
         )
         if row.startswith("pipeline"):  # "pipeline": the service's default decoding (beam)
-            from shared.pipeline import build_transcriber, default_decoding
             from shared.settings import load_settings
+            from shared.speech.pipeline import build_transcriber, default_decoding
 
             settings = load_settings(engine="conformer", model=model, threads=threads)
             transcriber = build_transcriber(settings, engine)

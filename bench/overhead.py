@@ -30,19 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conformer_speed import RATE, EngineClock, build_audio, cpu_line  # noqa: E402
 
-from shared.engines.base import DecodeOptions  # noqa: E402
-from shared.pipeline import build_transcriber, default_decoding  # noqa: E402
 from shared.settings import Settings, load_settings  # noqa: E402
+from shared.speech.engines.base import DecodeOptions  # noqa: E402
+from shared.speech.pipeline import build_transcriber, default_decoding  # noqa: E402
 
 
 def settings_for(engine: str, model: str | None) -> Settings:
     if model:
         return load_settings(engine=engine, model=model)
     if engine == "whisper":
-        from shared.fallback_model import default_cache_dir, ensure_whisper_base
+        from shared.speech.fallback_model import default_cache_dir, ensure_whisper_base
 
         return load_settings(engine=engine, model=str(ensure_whisper_base(default_cache_dir())))
-    from shared.conformer_model import ensure_conformer
+    from shared.speech.conformer_model import ensure_conformer
 
     model_dir = ensure_conformer(load_settings().model_cache_dir)
     return load_settings(engine=engine, model=str(model_dir))

@@ -140,9 +140,9 @@ def _cpu_s() -> float:
 
 def child_pipeline(model: str, audio_path: str, runtime: str, precision: str, bf16w: bool) -> dict:
     """The service pipeline: build_transcriber once, then Transcriber.run on the file."""
-    from shared.engines.base import DecodeOptions
-    from shared.pipeline import build_transcriber
     from shared.settings import load_settings
+    from shared.speech.engines.base import DecodeOptions
+    from shared.speech.pipeline import build_transcriber
 
     settings = load_settings(
         model=model, var_dir=WORK / "var", runtime=runtime, precision=precision
@@ -213,7 +213,7 @@ def run_child(args: list[str], timeout: float) -> dict:
 def child_main(payload: str) -> None:
     import torch
 
-    from shared.device import cpu_threads
+    from shared.speech.device import cpu_threads
 
     torch.set_num_threads(cpu_threads())
     kind, *rest = json.loads(payload)
@@ -312,7 +312,7 @@ def speed_table(model: str, durations: list[int], one_pass_limit_s: int) -> None
 def compare_table(model: str, seconds: int) -> None:
     audio = str(speech_file(seconds))
     warm_up(model, [v for v in VARIANTS.values() if v[0] != "torch"])
-    from shared.device import cpu_has_native_bf16
+    from shared.speech.device import cpu_has_native_bf16
 
     rows = []
     native_bf16 = cpu_has_native_bf16()
@@ -395,8 +395,8 @@ def accuracy_check(model: str, threshold: float = 0.95) -> bool:
     """Frame agreement of argmax and transcript equality, fast path vs fp32, over the clips."""
     import jiwer
 
-    from shared.engines.base import DecodeOptions
-    from shared.engines.wav2vec2 import Wav2Vec2Engine
+    from shared.speech.engines.base import DecodeOptions
+    from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
 
     cache = WORK / "var" / "cache" / "onnx"
     reference = Wav2Vec2Engine(model, device="cpu", precision="fp32", runtime="torch")

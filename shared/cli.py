@@ -118,9 +118,9 @@ def run_all(settings: Settings) -> int:
 
 
 def transcribe_files(settings: Settings, files: list[Path]) -> int:
-    from shared.engines.base import DecodeOptions
     from shared.errors import SttError
-    from shared.pipeline import build_transcriber, default_decoding
+    from shared.speech.engines.base import DecodeOptions
+    from shared.speech.pipeline import build_transcriber, default_decoding
 
     transcriber = build_transcriber(settings)
     defaults = default_decoding(transcriber.engine, settings.decoder, settings.beam_width)

@@ -1,4 +1,4 @@
-"""shared.audio on real encoded files: formats by content, streaming limits, corrupt input."""
+"""shared.speech.audio on real encoded files: formats by content, streaming limits, bad input."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared import audio
-from shared.audio import (
+from shared.errors import ErrorCode, SttError
+from shared.speech import audio
+from shared.speech.audio import (
     SUPPORTED_FORMATS,
     PreparedAudio,
     detect_format,
@@ -27,8 +28,7 @@ from shared.audio import (
     prepare_audio,
     sniff_format,
 )
-from shared.engines.base import SAMPLE_RATE
-from shared.errors import ErrorCode, SttError
+from shared.speech.engines.base import SAMPLE_RATE
 from tests.audio_factory import AUDIO_FORMATS, speechlike, tone, write_audio
 
 CONTAINER = {"wav": "wav", "flac": "flac", "ogg": "ogg", "opus": "ogg", "mp3": "mp3", "m4a": "m4a"}

@@ -18,7 +18,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.chunking import (
+from shared.speech.chunking import (
     Chunk,
     StreamChunker,
     iter_chunks,
@@ -28,8 +28,8 @@ from shared.chunking import (
     shift_result,
     stitch,
 )
-from shared.engines.base import SAMPLE_RATE, ChunkResult, Segment, Word
-from shared.vad import SpeechDetector
+from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, Segment, Word
+from shared.speech.vad import SpeechDetector
 
 SR = SAMPLE_RATE
 CLIPS = Path("/work/shared/data/vi-speech")

@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.audio import iter_decoded
-from shared.ctc import greedy_decode
-from shared.device import DeviceConfigError
-from shared.engines.base import DecodeOptions
-from shared.engines.conformer import ConformerEngine, onnx_providers
-from shared.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
-from shared.engines.conformer_quantize import int8_front_conv
-from shared.engines.conformer_session import conv_precision, fold_conv_weights
-from shared.engines.conformer_streams import LAYOUTS, iter_streams, run_streams
-from shared.textnorm import wer_cer
+from shared.speech.audio import iter_decoded
+from shared.speech.ctc import greedy_decode
+from shared.speech.device import DeviceConfigError
+from shared.speech.engines.base import DecodeOptions
+from shared.speech.engines.conformer import ConformerEngine, onnx_providers
+from shared.speech.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
+from shared.speech.engines.conformer_quantize import int8_front_conv
+from shared.speech.engines.conformer_session import conv_precision, fold_conv_weights
+from shared.speech.engines.conformer_streams import LAYOUTS, iter_streams, run_streams
+from shared.speech.textnorm import wer_cer
 from tests.conftest import ROOT
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -175,7 +175,7 @@ def test_the_rewritten_graph_computes_what_the_shipped_one_does(conformer_model_
     frames, probabilities within float rounding amplified by the per-tensor quantization."""
     import onnx
 
-    from shared.engines.conformer_rewrite import cache_glu_outputs
+    from shared.speech.engines.conformer_rewrite import cache_glu_outputs
 
     assert cache_glu_outputs(onnx.load(str(conformer_model_dir / "model.onnx"))) == 12
     assert int8_front_conv(onnx.load(str(conformer_model_dir / "model.onnx")))  # for int8

@@ -18,9 +18,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from shared import conformer_model as cm
-from shared import wheel_fetch
 from shared.errors import ErrorCode
+from shared.speech import conformer_model as cm
+from shared.speech import wheel_fetch
 
 PACKAGE = "viet-asr==0.1.0.dev11"
 

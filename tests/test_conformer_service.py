@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from shared.audio import iter_decoded
-from shared.engines.base import DecodeOptions
-from shared.engines.conformer import ConformerEngine
-from shared.formats import render
-from shared.pipeline import Transcriber, build_transcriber
 from shared.settings import load_settings
-from shared.textnorm import wer_cer
-from shared.vad import default_detector
+from shared.speech.audio import iter_decoded
+from shared.speech.engines.base import DecodeOptions
+from shared.speech.engines.conformer import ConformerEngine
+from shared.speech.formats import render
+from shared.speech.pipeline import Transcriber, build_transcriber
+from shared.speech.textnorm import wer_cer
+from shared.speech.vad import default_detector
 from tests.conftest import make_stack, start_worker, stop_worker, wait_for_worker
 from tests.test_conformer_engine import ALL_CLIPS, SDK_BEAM
 from tests.test_e2e import submit_file, wait_job
@@ -143,7 +143,7 @@ def _references() -> dict[str, str]:
 
 
 def test_offline_default_is_the_conformer_and_says_so(conformer_model_dir, monkeypatch, caplog):
-    from shared.engines import loader
+    from shared.speech.engines import loader
 
     cache = conformer_model_dir.parent
     settings = load_settings(model_cache_dir=str(cache), device="cpu")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from transformers import Wav2Vec2CTCTokenizer
 
-from shared.ctc import (
+from shared.errors import ErrorCode, SttError
+from shared.speech.ctc import (
     CtcVocab,
     beam_decode,
     get_decoder,
@@ -18,7 +19,6 @@ from shared.ctc import (
     pyctcdecode_labels,
     read_unigrams,
 )
-from shared.errors import ErrorCode, SttError
 from tests.tiny_models import VI_VOCAB
 
 Frame = str | dict[str, float]

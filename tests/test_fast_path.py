@@ -11,9 +11,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from shared.device import DeviceConfigError, cpu_has_native_bf16, cpu_threads, resolve_plan
-from shared.engines.base import SAMPLE_RATE, DecodeOptions
-from shared.engines.wav2vec2 import Wav2Vec2Engine
+from shared.speech.device import DeviceConfigError, cpu_has_native_bf16, cpu_threads, resolve_plan
+from shared.speech.engines.base import SAMPLE_RATE, DecodeOptions
+from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
 from tests.conftest import SHARED_DATA
 from tests.tiny_models import build_tiny_wav2vec2
 
@@ -107,7 +107,7 @@ def test_onnx_fp32_export_is_exact(
 def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     """Both CPU kinds on any machine: without native bf16 the whole model is one ONNX graph;
     with it (forced here; emulated bf16 is slow but exact enough) the conv stays in torch."""
-    monkeypatch.setattr("shared.device.cpu_has_native_bf16", lambda: request.param)
+    monkeypatch.setattr("shared.speech.device.cpu_has_native_bf16", lambda: request.param)
     return request.param
 
 
@@ -140,8 +140,8 @@ def test_export_is_cached_and_torch_copy_freed(
     def no_export(*_args: object) -> None:
         raise AssertionError("exported again despite the cache")
 
-    monkeypatch.setattr("shared.engines.onnx_runtime.export_onnx", no_export)
-    monkeypatch.setattr("shared.engines.onnx_runtime.quantize_int8", no_export)
+    monkeypatch.setattr("shared.speech.engines.onnx_runtime.export_onnx", no_export)
+    monkeypatch.setattr("shared.speech.engines.onnx_runtime.quantize_int8", no_export)
     engine = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=cache_dir)
     assert all(p.is_meta for p in engine.model.wav2vec2.encoder.parameters())
     conv = list(engine.model.wav2vec2.feature_extractor.parameters())

@@ -9,8 +9,8 @@ import pytest
 import srt
 import webvtt
 
-from shared.engines.base import Segment, Word
-from shared.formats import MAX_CUE_CHARS, MAX_CUE_S, cues, render
+from shared.speech.engines.base import Segment, Word
+from shared.speech.formats import MAX_CUE_CHARS, MAX_CUE_S, cues, render
 
 
 def segment(text: str, start: float, step: float = 0.5, conf: float | None = 0.8) -> Segment:

@@ -132,7 +132,7 @@ def wait_job(client, job_id: str, timeout: float = 90.0) -> dict:
 
 
 def purge(client) -> None:
-    from api.app import services
+    from api.services import services
 
     with client.application.app_context():
         with services().celery.connection_for_write() as conn:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from shared.prefetch import prefetch
+from shared.speech.prefetch import prefetch
 
 
 def test_items_come_in_order_from_another_thread():

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from shared.db import make_engine, make_session_factory
 from shared.models import Worker
-from shared.textnorm import wer_cer
+from shared.speech.textnorm import wer_cer
 from tests.conftest import (
     _drop_postgres_database,
     _postgres_database,

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from shared.textnorm import normalize, number_to_words, wer_cer
+from shared.speech.textnorm import normalize, number_to_words, wer_cer
 
 
 def test_punctuation_case_and_spaces_fold_but_tones_stay() -> None:

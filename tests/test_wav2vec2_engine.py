@@ -12,17 +12,17 @@ import pytest
 import torch
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
-from shared.device import (
+from shared.errors import ErrorCode, SttError
+from shared.settings import load_settings
+from shared.speech.device import (
     DeviceConfigError,
     cpu_has_native_bf16,
     resolve_device,
     resolve_precision,
 )
-from shared.engines import load_engine
-from shared.engines.base import SAMPLE_RATE, DecodeOptions
-from shared.engines.wav2vec2 import Wav2Vec2Engine, card_license, plan_batches
-from shared.errors import ErrorCode, SttError
-from shared.settings import load_settings
+from shared.speech.engines import load_engine
+from shared.speech.engines.base import SAMPLE_RATE, DecodeOptions
+from shared.speech.engines.wav2vec2 import Wav2Vec2Engine, card_license, plan_batches
 from tests.tiny_models import build_tiny_wav2vec2
 
 LENGTHS = (2 * SAMPLE_RATE, SAMPLE_RATE + 1234, 2 * SAMPLE_RATE, 7000, SAMPLE_RATE // 2)
@@ -234,9 +234,9 @@ def test_load_engine_imports_whisper_lazily(
         def __init__(self, model: str, device: str, compute_type: str, license: str | None):
             seen.update(model=model, device=device, compute_type=compute_type, license=license)
 
-    fake = types.ModuleType("shared.engines.whisper")
+    fake = types.ModuleType("shared.speech.engines.whisper")
     fake.WhisperEngine = FakeWhisper  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "shared.engines.whisper", fake)
+    monkeypatch.setitem(sys.modules, "shared.speech.engines.whisper", fake)
     settings = load_settings(
         engine="whisper", model="tiny", device="cpu", precision="fp32", var_dir=tmp_path
     )

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared import fallback_model as fm
-from shared.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions
-from shared.engines.whisper import WhisperEngine
 from shared.errors import ErrorCode, SttError
-from shared.textnorm import wer_cer
+from shared.speech import fallback_model as fm
+from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions
+from shared.speech.engines.whisper import WhisperEngine
+from shared.speech.textnorm import wer_cer
 
 try:  # tests/ on sys.path (rootdir conftest) or tests as a package
     from realspeech import Clip, load_clip, vi_clips, whisper_base_dir  # noqa: F401

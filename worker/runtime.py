@@ -21,8 +21,8 @@ from shared.db import make_engine, make_session_factory, session_scope
 from shared.errors import SttError
 from shared.metrics import MODEL_LOAD_SECONDS
 from shared.models import Worker, utcnow
-from shared.pipeline import Transcriber, build_transcriber
 from shared.settings import Settings
+from shared.speech.pipeline import Transcriber, build_transcriber
 from worker import (
     reconciler,
     shutdown,  # noqa: F401 - registers the SIGTERM grace in the main process

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from shared.device import DeviceConfigError
-from shared.engines.conformer_quantize import int8_front_conv
-from shared.engines.conformer_rewrite import cache_glu_outputs
+from shared.speech.device import DeviceConfigError
+from shared.speech.engines.conformer_quantize import int8_front_conv
+from shared.speech.engines.conformer_rewrite import cache_glu_outputs
 
 INPUTS = ("chunk", "offset", "att_cache", "cnn_cache")
 OUTPUTS = ("output", "r_att_cache", "r_cnn_cache")

@@ -21,8 +21,8 @@ import av
 import numpy as np
 import soundfile as sf
 
-from shared.engines.base import SAMPLE_RATE
 from shared.errors import ErrorCode, SttError
+from shared.speech.engines.base import SAMPLE_RATE
 
 SUPPORTED_FORMATS: frozenset[str] = frozenset({"wav", "flac", "ogg", "mp3", "m4a"})
 SNIFF_BYTES = 64

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shared.engines.base import SAMPLE_RATE
+from shared.speech.engines.base import SAMPLE_RATE
 
 _lock = threading.Lock()
 

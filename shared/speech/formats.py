@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.engines.base import Segment, Word
+from shared.speech.engines.base import Segment, Word
 
 MAX_CUE_S = 7.0
 MAX_CUE_CHARS = 84

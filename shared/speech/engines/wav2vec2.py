@@ -20,17 +20,17 @@ import numpy as np
 import torch
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
-from shared.ctc import (
+from shared.errors import ErrorCode, SttError
+from shared.speech.ctc import (
     CtcDecoding,
     CtcVocab,
     decode,
     get_decoder,
     pyctcdecode_labels,
 )
-from shared.device import cpu_threads, resolve_device, resolve_plan
-from shared.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions, EngineInfo, Segment
-from shared.engines.onnx_runtime import OnnxEncoder, load_encoder, onnx_available
-from shared.errors import ErrorCode, SttError
+from shared.speech.device import cpu_threads, resolve_device, resolve_plan
+from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions, EngineInfo, Segment
+from shared.speech.engines.onnx_runtime import OnnxEncoder, load_encoder, onnx_available
 
 _CUDA_BATCH_SIZE = 8
 _ONNX_CACHE = Path.home() / ".cache" / "vi-stt" / "onnx"  # when the caller names no cache dir

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from shared.engines.base import SAMPLE_RATE, ChunkResult, Segment, Word
+from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, Segment, Word
 
 Span = tuple[float, float]
 

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.ctc import (
+from shared.errors import ErrorCode, SttError
+from shared.speech.ctc import (
     CtcDecoding,
     CtcVocab,
     decode,
     get_decoder,
     pyctcdecode_labels,
 )
-from shared.device import cpu_threads
-from shared.engines.base import ChunkResult, DecodeOptions, EngineInfo, Segment, Word
-from shared.engines.conformer_features import log_mel_from_float
-from shared.engines.conformer_session import (
+from shared.speech.device import cpu_threads
+from shared.speech.engines.base import ChunkResult, DecodeOptions, EngineInfo, Segment, Word
+from shared.speech.engines.conformer_features import log_mel_from_float
+from shared.speech.engines.conformer_session import (
     OPT_LEVELS,
     OUTPUTS,
     check_signature,
@@ -35,9 +36,8 @@ from shared.engines.conformer_session import (
     make_session,
     onnx_providers,
 )
-from shared.engines.conformer_streams import LAYOUTS, Layout, StreamBatch, iter_streams
-from shared.engines.shared_streams import SharedStreams
-from shared.errors import ErrorCode, SttError
+from shared.speech.engines.conformer_streams import LAYOUTS, Layout, StreamBatch, iter_streams
+from shared.speech.engines.shared_streams import SharedStreams
 
 log = logging.getLogger(__name__)
 __all__ = ["ConformerEngine", "onnx_providers", "read_units"]
@@ -97,7 +97,7 @@ class ConformerEngine:
     ) -> None:
         import onnxruntime as ort
 
-        from shared.engines.wav2vec2 import card_license
+        from shared.speech.engines.wav2vec2 import card_license
 
         folder = Path(model).expanduser()
         self.layout: Layout = LAYOUTS[layout]

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shared.engines.base import DecodeOptions, Word
 from shared.errors import ErrorCode, SttError
+from shared.speech.engines.base import DecodeOptions, Word
 
 if TYPE_CHECKING:
     from pyctcdecode import BeamSearchDecoderCTC

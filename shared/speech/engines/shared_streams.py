@@ -17,7 +17,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from shared.engines.conformer_streams import StreamBatch
+from shared.speech.engines.conformer_streams import StreamBatch
 
 log = logging.getLogger(__name__)
 

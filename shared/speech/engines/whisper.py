@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.engines.base import ChunkResult, DecodeOptions, EngineInfo, Segment, Word
 from shared.errors import ErrorCode, SttError
+from shared.speech.engines.base import ChunkResult, DecodeOptions, EngineInfo, Segment, Word
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _LICENSE_LINE = re.compile(r"^license:\s*['\"]?([\w.+-]+)", re.MULTILINE)

@@ -24,13 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from shared.audio import SAMPLE_RATE, iter_wav_blocks, load_wav, prepare_audio
-from shared.chunking import Chunk, iter_chunks, stitch
-from shared.engines.base import ChunkResult, DecodeOptions, Engine, Segment, auto_decoding
-from shared.engines.loader import load_serving_engine
-from shared.prefetch import prefetch
 from shared.settings import Settings
-from shared.vad import SpeechDetector, default_detector
+from shared.speech.audio import SAMPLE_RATE, iter_wav_blocks, load_wav, prepare_audio
+from shared.speech.chunking import Chunk, iter_chunks, stitch
+from shared.speech.engines.base import ChunkResult, DecodeOptions, Engine, Segment, auto_decoding
+from shared.speech.engines.loader import load_serving_engine
+from shared.speech.prefetch import prefetch
+from shared.speech.vad import SpeechDetector, default_detector
 
 ProgressFn = Callable[[float], None]
 BLOCK_S = 30.0
