@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from flask import Flask
 
-from celery import Celery
-from flask import Flask, current_app
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
+from api import auth, batches, deliveries, errors, health, jobs, legacy, metrics, openapi, web
+from api.services import Services, install
 from shared.db import make_engine, make_session_factory
 from shared.queue import make_celery
 from shared.settings import Settings, load_settings
-
-
-@dataclass(slots=True)
-class Services:
-    """What the request handlers need, built once per app (never module globals)."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    celery: Celery
-
-
-def services() -> Services:
-    return current_app.extensions["stt"]
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -35,15 +18,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + 64 * 1024
     app.json.ensure_ascii = False  # Vietnamese stays readable in JSON answers
     engine = make_engine(settings.database_url)
-    app.extensions["stt"] = Services(
-        settings=settings,
-        engine=engine,
-        sessions=make_session_factory(engine),
-        celery=make_celery(settings),
+    install(
+        app,
+        Services(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            celery=make_celery(settings),
+        ),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-
-    from api import auth, errors, health, jobs, legacy, openapi
 
     errors.register(app)
     auth.register(app)  # before any route: API keys, once configured
@@ -51,17 +35,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(legacy.bp)
-
-    from api import deliveries  # /v1/jobs/<id>/deliveries: webhook attempts
-
-    app.register_blueprint(deliveries.bp)
-
-    from api import batches  # /v1/batches: many server paths at once
-
-    app.register_blueprint(batches.bp)
-
-    from api import metrics, web  # the page at /, the job's audio, /metrics
-
-    app.register_blueprint(metrics.bp)
-    app.register_blueprint(web.bp)
+    app.register_blueprint(deliveries.bp)  # /v1/jobs/<id>/deliveries: webhook attempts
+    app.register_blueprint(batches.bp)  # /v1/batches: many server paths at once
+    app.register_blueprint(metrics.bp)  # /metrics
+    app.register_blueprint(web.bp)  # the page at /, the job's audio
     return app

@@ -15,8 +15,8 @@ import logging
 from flask import Flask, Response, g, request
 from sqlalchemy.orm import Session
 
-from api.app import services
 from api.errors import error_response
+from api.services import services
 from shared import jobs as job_store
 from shared.apikeys import authenticate, keys_configured
 from shared.backfill import load_batch

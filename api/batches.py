@@ -17,9 +17,9 @@ from flask import Blueprint, jsonify, request, url_for
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from api.app import services
 from api.auth import current_owner
 from api.serialize import job_json
+from api.services import services
 from api.submission import _callback_url, _metadata, decoding_options, request_fields
 from shared.backfill import Item, Outcome, load_batch, submit_batch
 from shared.errors import ErrorCode, SttError

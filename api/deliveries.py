@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.app import services
 from api.auth import current_owner
+from api.services import services
 from shared import jobs as job_store
 from shared import webhooks
 from shared.errors import ErrorCode, SttError

@@ -9,6 +9,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy.exc import OperationalError as DatabaseError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from api.services import services
 from shared.errors import ErrorCode, SttError
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error: RequestEntityTooLarge):  # noqa: ANN202
-        limit = app.extensions["stt"].settings.max_upload_mb
+        limit = services().settings.max_upload_mb
         return error_response(
             SttError(ErrorCode.UPLOAD_TOO_LARGE, f"upload exceeds STT_MAX_UPLOAD_MB={limit:g}")
         )

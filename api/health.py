@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, jsonify
 from sqlalchemy import select
 
-from api.app import services
+from api.services import services
 from shared.db import ping
 from shared.models import Worker, utcnow
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select, update
 
-from api.app import Services, services
 from api.auth import current_owner
 from api.deliveries import forget_deliveries, notify_terminal, set_payload_mode
 from api.errors import error_response
 from api.serialize import job_json
+from api.services import Services, services
 from api.submission import build_submission, callback_payload_mode, request_fields
 from shared import backpressure
 from shared import jobs as job_store

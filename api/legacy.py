@@ -11,8 +11,8 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, request
 
-from api.app import services
 from api.jobs import submit_job
+from api.services import services
 from api.submission import request_fields
 from shared import jobs as job_store
 from shared.errors import HTTP_STATUS, ErrorCode, SttError

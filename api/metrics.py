@@ -19,6 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from api.services import services
 from shared.logs import JOB_ID
 from shared.metrics import JobStoreCollector
 
@@ -29,7 +30,7 @@ REGISTRY_KEY = "stt_metrics_registry"
 @bp.record_once
 def _build_registry(state: BlueprintSetupState) -> None:
     app: Flask = state.app
-    svc = app.extensions["stt"]
+    svc = services(app)
     # No auto-describe: it would query the database while the app is being built.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobStoreCollector(svc.settings, svc.sessions))

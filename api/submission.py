@@ -15,6 +15,7 @@ from typing import Any
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
+from api.services import services
 from shared.apikeys import scoped_idempotency_key
 from shared.errors import ErrorCode, SttError
 from shared.jobs import Submission, job_dir
@@ -222,8 +223,6 @@ def _callback_url(raw: Any, settings: Settings | None = None) -> str | None:
     if not url.startswith(("http://", "https://")) or len(url) > 2048 or not url.isprintable():
         raise SttError(ErrorCode.INVALID_REQUEST, "callback_url must be an http(s) URL")
     if settings is None:
-        from api.app import services
-
         settings = services().settings
     accept_callback_url(url, settings)
     return url

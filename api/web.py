@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, send_file, send_from_directory
 
-from api.app import services
+from api.services import services
 from shared import jobs as job_store
 from shared.apikeys import keys_configured
 from shared.errors import ErrorCode, SttError
