@@ -24,7 +24,7 @@ from api.submission import _callback_url, _metadata, decoding_options, request_f
 from shared.backfill import Item, Outcome, load_batch, submit_batch
 from shared.errors import ErrorCode, SttError
 from shared.jobs import _decode_cursor, encode_cursor
-from shared.models import Batch, BatchState, Job, JobStatus
+from shared.store.tables import Batch, BatchState, Job, JobStatus
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
 DEFAULT_PAGE, MAX_PAGE = 100, 500

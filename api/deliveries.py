@@ -13,8 +13,8 @@ from api.services import services
 from shared import jobs as job_store
 from shared import webhooks
 from shared.errors import ErrorCode, SttError
-from shared.models import Job, WebhookDelivery
 from shared.ssrf import UrlPolicy, check_url
+from shared.store.tables import Job, WebhookDelivery
 
 bp = Blueprint("deliveries", __name__, url_prefix="/v1/jobs")
 

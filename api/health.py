@@ -8,8 +8,8 @@ from flask import Blueprint, jsonify
 from sqlalchemy import select
 
 from api.services import services
-from shared.db import ping
-from shared.models import Worker, utcnow
+from shared.store.sessions import ping
+from shared.store.tables import Worker, utcnow
 
 bp = Blueprint("health", __name__)
 

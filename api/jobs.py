@@ -19,9 +19,9 @@ from shared import backpressure
 from shared import jobs as job_store
 from shared.apikeys import scoped_idempotency_key
 from shared.errors import ErrorCode, SttError
-from shared.models import Job, JobStatus, utcnow
 from shared.queue import enqueue_transcription
 from shared.speech.formats import render, segments_from_json
+from shared.store.tables import Job, JobStatus, utcnow
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
 MAX_PAGE = 200

@@ -16,7 +16,7 @@ from api.services import services
 from api.submission import request_fields
 from shared import jobs as job_store
 from shared.errors import HTTP_STATUS, ErrorCode, SttError
-from shared.models import TERMINAL, Job, JobStatus
+from shared.store.tables import TERMINAL, Job, JobStatus
 
 bp = Blueprint("legacy", __name__)
 POLL_S = 0.2

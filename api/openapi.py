@@ -13,8 +13,8 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from shared.errors import ErrorCode
-from shared.models import JobStatus
 from shared.speech.formats import MIMETYPES
+from shared.store.tables import JobStatus
 
 bp = Blueprint("openapi", __name__)
 Schema = dict[str, Any]

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import url_for
 
-from shared.models import Job
+from shared.store.tables import Job
 
 
 def _iso(value) -> str | None:  # noqa: ANN001 - datetime | None

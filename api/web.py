@@ -17,7 +17,7 @@ from api.services import services
 from shared import jobs as job_store
 from shared.apikeys import keys_configured
 from shared.errors import ErrorCode, SttError
-from shared.models import TERMINAL
+from shared.store.tables import TERMINAL
 
 log = logging.getLogger(__name__)
 bp = Blueprint("web", __name__)

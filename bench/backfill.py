@@ -41,11 +41,11 @@ import redis
 from sqlalchemy import func, select
 
 from shared.backfill_run import BackfillRequest, run_backfill
-from shared.db import make_engine, make_session_factory
-from shared.migrate import upgrade
-from shared.models import Job, JobStatus
 from shared.queue import make_celery
 from shared.settings import Settings, load_settings
+from shared.store.migrations import upgrade
+from shared.store.sessions import make_engine, make_session_factory
+from shared.store.tables import Job, JobStatus
 from tests.audio_factory import speechlike, write_audio
 from tests.conftest import Stack, start_worker, stop_worker, wait_for_worker
 from tests.tiny_models import build_tiny_wav2vec2

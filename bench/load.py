@@ -44,8 +44,8 @@ import numpy as np
 import psycopg
 import requests
 
-from shared.migrate import upgrade
 from shared.settings import load_settings
+from shared.store.migrations import upgrade
 from tests.audio_factory import speechlike, write_audio
 from tests.fault_tools import RedisServer, free_port, wait_until
 from tests.tiny_models import build_tiny_wav2vec2

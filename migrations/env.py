@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
-from shared.db import make_engine
-from shared.models import Base
 from shared.settings import load_settings
+from shared.store.sessions import make_engine
+from shared.store.tables import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or load_settings().database_url

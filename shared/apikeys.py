@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared.models import ApiKey, utcnow
+from shared.store.tables import ApiKey, utcnow
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 HASH_RE = re.compile(r"[0-9a-f]{64}")

@@ -36,12 +36,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.apikeys import scoped_idempotency_key
 from shared.errors import ErrorCode, SttError
 from shared.jobs import Submission, create_job
-from shared.models import Batch, BatchState, Job, JobStatus, utcnow
 from shared.paths import resolve_allowed
 from shared.queue import enqueue_transcription
 from shared.settings import Settings
 from shared.speech.audio import detect_format
 from shared.speech.engines.base import auto_decoding
+from shared.store.tables import Batch, BatchState, Job, JobStatus, utcnow
 
 BULK = "bulk"
 KEY_PREFIX = "backfill:"

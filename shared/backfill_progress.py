@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from shared.models import TERMINAL, Job, JobStatus
+from shared.store.tables import TERMINAL, Job, JobStatus
 
 if TYPE_CHECKING:
     from shared.backfill import Tally

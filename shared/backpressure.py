@@ -14,9 +14,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode, SttError
-from shared.models import Job, JobStatus
 from shared.routing import BASE_QUEUES, base_queue
 from shared.settings import Settings
+from shared.store.tables import Job, JobStatus
 
 
 class QueueFull(SttError):

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def migrate(settings: Settings) -> int:
-    from shared.migrate import upgrade
+    from shared.store.migrations import upgrade
 
     upgrade(settings.database_url)
     return 0
@@ -186,7 +186,7 @@ def add_apikey_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def apikey(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.db import make_engine, make_session_factory
+    from shared.store.sessions import make_engine, make_session_factory
 
     migrate(settings)  # a first key may well come before the first `stt run`
     actions = {"create": _apikey_create, "revoke": _apikey_revoke, "list": _apikey_list}
@@ -233,7 +233,7 @@ def warn_if_open(settings: Settings) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from shared.apikeys import keys_configured
-    from shared.db import make_engine, make_session_factory
+    from shared.store.sessions import make_engine, make_session_factory
 
     try:
         with make_session_factory(make_engine(settings.database_url))() as session:
@@ -253,8 +253,8 @@ def reconcile(settings: Settings, once: bool) -> int:
     import contextlib
     import json
 
-    from shared.db import make_engine, make_session_factory
     from shared.queue import make_celery
+    from shared.store.sessions import make_engine, make_session_factory
     from worker.reconciler import reconcile_once, run_forever
 
     sessions = make_session_factory(make_engine(settings.database_url))

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode, SttError
-from shared.models import TERMINAL, Job, JobStatus, utcnow
+from shared.store.tables import TERMINAL, Job, JobStatus, utcnow
 from shared.webhooks import record_event
 
 

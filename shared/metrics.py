@@ -22,9 +22,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.models import Job, JobStatus
 from shared.routing import BASE_QUEUES, offered_models, queue_for
 from shared.settings import Settings
+from shared.store.tables import Job, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode, SttError
-from shared.models import TERMINAL, DeliveryState, Job, JobStatus, WebhookDelivery, utcnow
 from shared.queue import PUBLISH_RETRY
 from shared.settings import Settings
 from shared.ssrf import UrlPolicy, check_url
+from shared.store.tables import TERMINAL, DeliveryState, Job, JobStatus, WebhookDelivery, utcnow
 
 log = logging.getLogger(__name__)
 

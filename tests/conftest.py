@@ -18,8 +18,8 @@ import psycopg
 import pytest
 import redis
 
-from shared.migrate import upgrade
 from shared.settings import Settings, load_settings
+from shared.store.migrations import upgrade
 from tests.tiny_models import build_tiny_wav2vec2
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,8 +127,8 @@ def start_worker(stack: Stack, log_path: Path, pool: str = "prefork") -> subproc
 def wait_for_worker(stack: Stack, proc: subprocess.Popen, log_path: Path, timeout: float = 120):
     from sqlalchemy import select
 
-    from shared.db import make_engine, make_session_factory
-    from shared.models import Worker, utcnow
+    from shared.store.sessions import make_engine, make_session_factory
+    from shared.store.tables import Worker, utcnow
 
     sessions = make_session_factory(make_engine(stack.settings.database_url))
     started = utcnow()

@@ -27,11 +27,11 @@ from shared.backfill import (
     options_fingerprint,
 )
 from shared.backfill_run import BackfillRequest, check_callback_url, parse_metadata, run_backfill
-from shared.db import make_engine, make_session_factory
 from shared.errors import SttError
 from shared.jobs import create_job
-from shared.models import Batch, Job
 from shared.queue import make_celery
+from shared.store.sessions import make_engine, make_session_factory
+from shared.store.tables import Batch, Job
 from tests.audio_factory import speechlike, write_audio
 from tests.conftest import ROOT, Stack
 

@@ -160,8 +160,8 @@ def test_migration_0006_round_trips(backend, tmp_path):
     from alembic import command
     from sqlalchemy import inspect
 
-    from shared.db import make_engine
-    from shared.migrate import alembic_config, upgrade
+    from shared.store.migrations import alembic_config, upgrade
+    from shared.store.sessions import make_engine
     from tests.conftest import _drop_postgres_database, _postgres_database
 
     name = _postgres_database() if backend == "postgres" else None

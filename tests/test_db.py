@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from shared.db import make_engine, ping
+from shared.store.sessions import make_engine, ping
 
 
 @pytest.fixture()

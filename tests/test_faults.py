@@ -30,12 +30,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import make_engine, make_session_factory
 from shared.jobs import Submission, create_job
-from shared.models import Job, JobStatus, Worker, utcnow
 from shared.queue import make_celery
-from shared.retry import RetryPolicy, is_transient, with_db_retry
 from shared.settings import Settings
+from shared.store.retries import RetryPolicy, is_transient, with_db_retry
+from shared.store.sessions import make_engine, make_session_factory
+from shared.store.tables import Job, JobStatus, Worker, utcnow
 from tests.audio_factory import write_audio
 from tests.conftest import (
     ROOT,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from shared.db import make_engine, make_session_factory
-from shared.models import Worker
 from shared.speech.textnorm import wer_cer
+from shared.store.sessions import make_engine, make_session_factory
+from shared.store.tables import Worker
 from tests.conftest import (
     _drop_postgres_database,
     _postgres_database,

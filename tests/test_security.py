@@ -23,8 +23,8 @@ import soundfile as sf
 from sqlalchemy import select
 
 from shared.apikeys import hash_key
-from shared.db import make_engine, make_session_factory
-from shared.models import ApiKey, utcnow
+from shared.store.sessions import make_engine, make_session_factory
+from shared.store.tables import ApiKey, utcnow
 from tests.audio_factory import tone, write_audio
 from tests.conftest import ROOT
 from tests.test_e2e import wait_job
@@ -606,7 +606,7 @@ def test_migrations_0004_and_0005_round_trip_on_both_databases(stack, tmp_path):
     from sqlalchemy import inspect
     from sqlalchemy.exc import IntegrityError
 
-    from shared.migrate import alembic_config, upgrade
+    from shared.store.migrations import alembic_config, upgrade
     from tests.conftest import _drop_postgres_database, _postgres_database
 
     if stack.backend == "postgres":

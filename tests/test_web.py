@@ -19,8 +19,8 @@ import requests
 from werkzeug.serving import make_server
 
 from shared.apikeys import hash_key
-from shared.db import make_engine, make_session_factory, session_scope
-from shared.models import Worker, utcnow
+from shared.store.sessions import make_engine, make_session_factory, session_scope
+from shared.store.tables import Worker, utcnow
 from tests.audio_factory import write_audio
 from tests.conftest import copy_clip
 
@@ -488,7 +488,7 @@ def test_audio_route_serves_ranges_of_the_processed_wav(client, worker, vi_clip)
 
 @sqlite_only
 def test_audio_route_refuses_unfinished_jobs(client, stack, tmp_path):
-    from shared.models import Job
+    from shared.store.tables import Job
 
     sessions = make_session_factory(make_engine(stack.settings.database_url))
     job_id = uuid.uuid4()

@@ -22,11 +22,11 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from shared.db import make_engine, make_session_factory, session_scope
 from shared.errors import SttError
-from shared.models import DeliveryState, Job, WebhookDelivery, utcnow
 from shared.settings import load_settings
 from shared.ssrf import UrlPolicy, check_url, safe_session
+from shared.store.sessions import make_engine, make_session_factory, session_scope
+from shared.store.tables import DeliveryState, Job, WebhookDelivery, utcnow
 from shared.webhook_signing import VerificationError, generate_secret, sign, verify
 from shared.webhooks import (
     AttemptResult,
@@ -481,7 +481,7 @@ def test_one_sender_per_attempt_and_one_recorded_outcome(wh_stack):
 def test_migration_goes_down_and_up(wh_stack, tmp_path):
     from alembic import command
 
-    from shared.migrate import alembic_config, upgrade
+    from shared.store.migrations import alembic_config, upgrade
 
     if wh_stack.backend == "postgres":
         name = _postgres_database()

@@ -18,11 +18,11 @@ from celery import Celery, current_app, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import webhooks
-from shared.db import session_scope
 from shared.errors import SttError
-from shared.models import utcnow
 from shared.settings import Settings
 from shared.ssrf import UrlPolicy, check_url, safe_session
+from shared.store.sessions import session_scope
+from shared.store.tables import utcnow
 from shared.webhook_signing import signed_headers
 from shared.webhooks import AttemptResult, Claim
 from worker import runtime

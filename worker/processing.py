@@ -19,17 +19,17 @@ from typing import Any, TypeVar
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import update
 
-from shared.db import session_scope
 from shared.errors import ErrorCode, SttError
 from shared.jobs import job_dir
 from shared.logs import job_log_context
 from shared.metrics import observe_finished
-from shared.models import Job, JobStatus, utcnow
 from shared.paths import resolve_allowed
 from shared.queue import time_limits
-from shared.retry import RetryPolicy, is_transient, with_db_retry
 from shared.speech.engines.base import DecodeOptions
 from shared.speech.pipeline import PipelineResult, default_decoding
+from shared.store.retries import RetryPolicy, is_transient, with_db_retry
+from shared.store.sessions import session_scope
+from shared.store.tables import Job, JobStatus, utcnow
 from shared.webhooks import record_event
 from worker import deliveries, runlock
 from worker.runtime import Runtime

@@ -39,10 +39,10 @@ from kombu.exceptions import ChannelError
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import session_scope
-from shared.models import Job, JobStatus, utcnow
 from shared.queue import enqueue_transcription, time_limits
 from shared.settings import Settings
+from shared.store.sessions import session_scope
+from shared.store.tables import Job, JobStatus, utcnow
 from worker import runlock
 
 log = logging.getLogger(__name__)

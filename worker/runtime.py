@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import make_engine, make_session_factory, session_scope
 from shared.errors import SttError
 from shared.metrics import MODEL_LOAD_SECONDS
-from shared.models import Worker, utcnow
 from shared.settings import Settings
 from shared.speech.pipeline import Transcriber, build_transcriber
+from shared.store.sessions import make_engine, make_session_factory, session_scope
+from shared.store.tables import Worker, utcnow
 from worker import (
     reconciler,
     shutdown,  # noqa: F401 - registers the SIGTERM grace in the main process
