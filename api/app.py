@@ -6,7 +6,7 @@ from flask import Flask
 
 from api import auth, batches, deliveries, errors, health, jobs, legacy, metrics, openapi, web
 from api.services import Services, install
-from shared.queue import make_celery
+from shared.jobs.queue import make_celery
 from shared.settings import Settings, load_settings
 from shared.store.sessions import make_engine, make_session_factory
 

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 
 from api.errors import error_response
 from api.services import services
-from shared import jobs as job_store
 from shared.apikeys import authenticate, keys_configured
 from shared.backfill import load_batch
 from shared.errors import ErrorCode, SttError
+from shared.jobs import records as job_store
 
 log = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/web/config"})

@@ -23,7 +23,7 @@ from api.services import services
 from api.submission import _callback_url, _metadata, decoding_options, request_fields
 from shared.backfill import Item, Outcome, load_batch, submit_batch
 from shared.errors import ErrorCode, SttError
-from shared.jobs import _decode_cursor, encode_cursor
+from shared.jobs.records import _decode_cursor, encode_cursor
 from shared.store.tables import Batch, BatchState, Job, JobStatus
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")

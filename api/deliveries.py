@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 
 from api.auth import current_owner
 from api.services import services
-from shared import jobs as job_store
-from shared import webhooks
+from shared.delivery import attempts, dispatch
+from shared.delivery.url_policy import UrlPolicy, check_url
 from shared.errors import ErrorCode, SttError
-from shared.ssrf import UrlPolicy, check_url
+from shared.jobs import records as job_store
 from shared.store.tables import Job, WebhookDelivery
 
 bp = Blueprint("deliveries", __name__, url_prefix="/v1/jobs")
@@ -43,7 +43,7 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
 def list_deliveries(job_id: str):  # noqa: ANN201
     with services().sessions() as session:
         job = job_store.get_job(session, job_id, current_owner())  # a key sees its own
-        rows = webhooks.deliveries_of(session, job.id)
+        rows = attempts.deliveries_of(session, job.id)
         return jsonify({"job_id": str(job.id), "deliveries": [delivery_json(r) for r in rows]})
 
 
@@ -57,7 +57,7 @@ def redeliver(job_id: str):  # noqa: ANN201
         job = job_store.get_job(session, job_id, current_owner())  # a key sees its own
         _check_still_allowed(job)
         delivery_id = _redeliver(session, job)
-        webhooks.enqueue_delivery(svc.celery, svc.settings, delivery_id, job.queue)
+        dispatch.enqueue_delivery(svc.celery, svc.settings, delivery_id, job.queue)
         row = session.get_one(WebhookDelivery, delivery_id)
         return jsonify({"delivery": delivery_json(row)}), 202
 
@@ -77,7 +77,7 @@ def _redeliver(session: Session, job: Job) -> int:
     """Two concurrent requests may race for the same new attempt number: the loser re-reads."""
     for _ in range(2):
         try:
-            delivery_id = webhooks.redeliver(session, job)
+            delivery_id = attempts.redeliver(session, job)
             session.commit()
             return delivery_id
         except IntegrityError:
@@ -91,10 +91,10 @@ def notify_terminal(session: Session, job: Job) -> None:
     The event itself was recorded with the status change (``cancel_or_delete``); if this send
     fails or the process dies first, the workers' sweeper finds the due row.
     """
-    delivery_id = webhooks.first_attempt(session, job.id, job.status)
+    delivery_id = attempts.first_attempt(session, job.id, job.status)
     if delivery_id is not None:
         svc = services()
-        webhooks.enqueue_delivery(svc.celery, svc.settings, delivery_id, job.queue)
+        dispatch.enqueue_delivery(svc.celery, svc.settings, delivery_id, job.queue)
 
 
 def set_payload_mode(session: Session, job: Job, mode: str) -> None:
@@ -105,5 +105,5 @@ def set_payload_mode(session: Session, job: Job, mode: str) -> None:
 
 
 def forget_deliveries(session: Session, job: Job) -> None:
-    webhooks.forget_job(session, job.id)
+    attempts.forget_job(session, job.id)
     session.commit()

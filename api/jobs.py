@@ -15,11 +15,11 @@ from api.errors import error_response
 from api.serialize import job_json
 from api.services import Services, services
 from api.submission import build_submission, callback_payload_mode, request_fields
-from shared import backpressure
-from shared import jobs as job_store
 from shared.apikeys import scoped_idempotency_key
 from shared.errors import ErrorCode, SttError
-from shared.queue import enqueue_transcription
+from shared.jobs import backpressure
+from shared.jobs import records as job_store
+from shared.jobs.queue import enqueue_transcription
 from shared.speech.formats import render, segments_from_json
 from shared.store.tables import Job, JobStatus, utcnow
 

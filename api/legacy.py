@@ -14,8 +14,8 @@ from flask import Blueprint, jsonify, request
 from api.jobs import submit_job
 from api.services import services
 from api.submission import request_fields
-from shared import jobs as job_store
 from shared.errors import HTTP_STATUS, ErrorCode, SttError
+from shared.jobs import records as job_store
 from shared.store.tables import TERMINAL, Job, JobStatus
 
 bp = Blueprint("legacy", __name__)

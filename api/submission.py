@@ -17,13 +17,13 @@ from werkzeug.datastructures import FileStorage
 
 from api.services import services
 from shared.apikeys import scoped_idempotency_key
+from shared.delivery.callbacks import PAYLOAD_MODES, accept_callback_url
 from shared.errors import ErrorCode, SttError
-from shared.jobs import Submission, job_dir
-from shared.paths import resolve_allowed
-from shared.routing import BASE_QUEUES, queue_for, resolve_model
+from shared.jobs.paths import resolve_allowed
+from shared.jobs.records import Submission, job_dir
+from shared.jobs.routing import BASE_QUEUES, queue_for, resolve_model
 from shared.settings import Settings
 from shared.speech.audio import detect_format, sniff_format
-from shared.webhooks import PAYLOAD_MODES, accept_callback_url
 
 HEAD_BYTES = 64
 MAX_METADATA_BYTES = 16 * 1024

@@ -14,9 +14,9 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, send_file, send_from_directory
 
 from api.services import services
-from shared import jobs as job_store
 from shared.apikeys import keys_configured
 from shared.errors import ErrorCode, SttError
+from shared.jobs import records as job_store
 from shared.store.tables import TERMINAL
 
 log = logging.getLogger(__name__)

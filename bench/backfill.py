@@ -41,7 +41,7 @@ import redis
 from sqlalchemy import func, select
 
 from shared.backfill_run import BackfillRequest, run_backfill
-from shared.queue import make_celery
+from shared.jobs.queue import make_celery
 from shared.settings import Settings, load_settings
 from shared.store.migrations import upgrade
 from shared.store.sessions import make_engine, make_session_factory

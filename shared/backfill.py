@@ -1,7 +1,7 @@
 """Bulk backfill of archived recordings: server paths -> one ``bulk`` job per distinct content.
 
-It takes the API's path (``shared.jobs.create_job``, commit, then
-``shared.queue.enqueue_transcription``) and adds what a long run over an archive needs:
+It takes the API's path (``shared.jobs.records.create_job``, commit, then
+``shared.jobs.queue.enqueue_transcription``) and adds what a long run over an archive needs:
 
 * a content key as the job's idempotency key, ``backfill:<sha256>:<engine+model+options hash>``,
   so a file already transcribed or already queued (by an earlier run, by another path to the
@@ -35,9 +35,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.apikeys import scoped_idempotency_key
 from shared.errors import ErrorCode, SttError
-from shared.jobs import Submission, create_job
-from shared.paths import resolve_allowed
-from shared.queue import enqueue_transcription
+from shared.jobs.paths import resolve_allowed
+from shared.jobs.queue import enqueue_transcription
+from shared.jobs.records import Submission, create_job
 from shared.settings import Settings
 from shared.speech.audio import detect_format
 from shared.speech.engines.base import auto_decoding

@@ -32,12 +32,12 @@ from shared.backfill import (
     save_batch,
 )
 from shared.backfill_progress import InFlight, Progress, Report, ResultLine, write_results
+from shared.delivery.callbacks import accept_callback_url
 from shared.errors import ErrorCode, SttError
-from shared.queue import make_celery
+from shared.jobs.queue import make_celery
 from shared.settings import Settings
 from shared.store.sessions import make_engine, make_session_factory
 from shared.store.tables import TERMINAL, BatchState
-from shared.webhooks import accept_callback_url
 
 SAVE_EVERY = 200  # items between updates of a run's batch row
 

@@ -12,8 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from shared.jobs.routing import worker_settings
 from shared.logs import configure_logging
-from shared.routing import worker_settings
 from shared.settings import Settings, load_settings
 
 
@@ -253,7 +253,7 @@ def reconcile(settings: Settings, once: bool) -> int:
     import contextlib
     import json
 
-    from shared.queue import make_celery
+    from shared.jobs.queue import make_celery
     from shared.store.sessions import make_engine, make_session_factory
     from worker.reconciler import reconcile_once, run_forever
 

@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.routing import BASE_QUEUES, offered_models, queue_for
+from shared.jobs.routing import BASE_QUEUES, offered_models, queue_for
 from shared.settings import Settings
 from shared.store.tables import Job, JobStatus
 

@@ -28,8 +28,8 @@ from shared.backfill import (
 )
 from shared.backfill_run import BackfillRequest, check_callback_url, parse_metadata, run_backfill
 from shared.errors import SttError
-from shared.jobs import create_job
-from shared.queue import make_celery
+from shared.jobs.queue import make_celery
+from shared.jobs.records import create_job
 from shared.store.sessions import make_engine, make_session_factory
 from shared.store.tables import Batch, Job
 from tests.audio_factory import speechlike, write_audio

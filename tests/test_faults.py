@@ -30,8 +30,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.jobs import Submission, create_job
-from shared.queue import make_celery
+from shared.jobs.queue import make_celery
+from shared.jobs.records import Submission, create_job
 from shared.settings import Settings
 from shared.store.retries import RetryPolicy, is_transient, with_db_retry
 from shared.store.sessions import make_engine, make_session_factory

@@ -9,7 +9,7 @@ from queue import Empty
 from kombu import Connection
 from kombu.transport.virtual import Channel as VirtualChannel
 
-from shared.fs_broker import TRANSPORT
+from shared.jobs.fs_broker import TRANSPORT
 
 MESSAGES = 400
 

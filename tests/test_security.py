@@ -125,8 +125,8 @@ def test_symlink_inside_the_root_is_followed_and_recorded_resolved(client, audio
 
 def _queue_path_job(stack, path: Path) -> str:
     """What POST /v1/jobs does for a path that passed its check (then the file is swapped)."""
-    from shared.jobs import Submission, create_job
-    from shared.queue import enqueue_transcription, make_celery
+    from shared.jobs.queue import enqueue_transcription, make_celery
+    from shared.jobs.records import Submission, create_job
 
     sub = Submission(
         job_id=uuid.uuid4(),

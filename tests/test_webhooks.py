@@ -22,22 +22,15 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from shared.delivery.attempts import claim_due, claim_for_sending, record_outcome
+from shared.delivery.dispatch import delivery_queue
+from shared.delivery.schedule import AttemptResult, decide, parse_retry_after, retry_delay
+from shared.delivery.url_policy import UrlPolicy, check_url, safe_session
 from shared.errors import SttError
 from shared.settings import load_settings
-from shared.ssrf import UrlPolicy, check_url, safe_session
 from shared.store.sessions import make_engine, make_session_factory, session_scope
 from shared.store.tables import DeliveryState, Job, WebhookDelivery, utcnow
 from shared.webhook_signing import VerificationError, generate_secret, sign, verify
-from shared.webhooks import (
-    AttemptResult,
-    claim_due,
-    claim_for_sending,
-    decide,
-    delivery_queue,
-    parse_retry_after,
-    record_outcome,
-    retry_delay,
-)
 from tests.audio_factory import tone, write_audio
 from tests.conftest import (
     BACKENDS,

@@ -11,9 +11,9 @@ from __future__ import annotations
 from celery.concurrency import get_implementation
 from celery.signals import worker_init, worker_process_init
 
+from shared.jobs.queue import make_celery
+from shared.jobs.routing import worker_settings
 from shared.logs import configure_logging
-from shared.queue import make_celery
-from shared.routing import worker_settings
 from shared.settings import load_settings
 from worker import deliveries, runtime
 

@@ -17,14 +17,15 @@ import requests
 from celery import Celery, current_app, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import webhooks
+from shared.delivery import attempts, dispatch, schedule
+from shared.delivery.attempts import Claim
+from shared.delivery.schedule import AttemptResult
+from shared.delivery.url_policy import UrlPolicy, check_url, safe_session
 from shared.errors import SttError
 from shared.settings import Settings
-from shared.ssrf import UrlPolicy, check_url, safe_session
 from shared.store.sessions import session_scope
 from shared.store.tables import utcnow
 from shared.webhook_signing import signed_headers
-from shared.webhooks import AttemptResult, Claim
 from worker import runtime
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ _app: Celery | None = None
 _sweeper_pid: int | None = None
 
 
-@shared_task(name=webhooks.DELIVER_WEBHOOK_TASK, acks_late=True, ignore_result=True)
+@shared_task(name=dispatch.DELIVER_WEBHOOK_TASK, acks_late=True, ignore_result=True)
 def deliver_webhook(delivery_id: int) -> None:
     rt = runtime.get()
     deliver(rt.settings, rt.sessions, int(delivery_id))
@@ -43,14 +44,14 @@ def deliver_webhook(delivery_id: int) -> None:
 def deliver(settings: Settings, sessions: sessionmaker[Session], delivery_id: int) -> str | None:
     """Make one attempt if it is still ours to make; the state recorded, or None if skipped."""
     with session_scope(sessions) as session:
-        claim = webhooks.claim_for_sending(session, delivery_id, utcnow(), settings)
+        claim = attempts.claim_for_sending(session, delivery_id, utcnow(), settings)
     if claim is None:
         log.info("webhook delivery %s: already sent or being sent; skipping", delivery_id)
         return None
     result = send(claim, settings)
-    outcome = webhooks.decide(claim.attempt, result, settings, utcnow())
+    outcome = schedule.decide(claim.attempt, result, settings, utcnow())
     with session_scope(sessions) as session:
-        recorded = webhooks.record_outcome(session, claim, result, outcome)
+        recorded = attempts.record_outcome(session, claim, result, outcome)
     log.info(
         "webhook %s attempt %d: %s (%s)%s", claim.event_id, claim.attempt, outcome.state,
         result.status_code or result.error, "" if recorded else " (claim lost; not recorded)",
@@ -118,20 +119,20 @@ def _ms_since(clock: float) -> float:
 
 def own_queue(settings: Settings) -> str:
     """Where this worker sends the deliveries it enqueues: a queue it consumes itself."""
-    return settings.worker_queues[0] if settings.worker_queues else webhooks.WEBHOOK_QUEUE
+    return settings.worker_queues[0] if settings.worker_queues else dispatch.WEBHOOK_QUEUE
 
 
 def enqueue_now(settings: Settings, delivery_id: int) -> None:
     """Send the task for a delivery just recorded in this worker (the sweeper is the fallback)."""
-    webhooks.enqueue_delivery(_app or current_app, settings, delivery_id, own_queue(settings))
+    dispatch.enqueue_delivery(_app or current_app, settings, delivery_id, own_queue(settings))
 
 
 def sweep_once(settings: Settings, sessions: sessionmaker[Session], celery: Celery) -> int:
     """Enqueue every due delivery not enqueued by someone else; how many were enqueued."""
     with session_scope(sessions) as session:
-        due = webhooks.claim_due(session, utcnow(), webhooks.send_lease_s(settings))
+        due = attempts.claim_due(session, utcnow(), dispatch.send_lease_s(settings))
     for delivery_id in due:
-        webhooks.enqueue_delivery(celery, settings, delivery_id, own_queue(settings))
+        dispatch.enqueue_delivery(celery, settings, delivery_id, own_queue(settings))
     return len(due)
 
 

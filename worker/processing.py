@@ -20,17 +20,17 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import update
 
 from shared.errors import ErrorCode, SttError
-from shared.jobs import job_dir
+from shared.jobs.events import record_event
+from shared.jobs.paths import resolve_allowed
+from shared.jobs.queue import time_limits
+from shared.jobs.records import job_dir
 from shared.logs import job_log_context
 from shared.metrics import observe_finished
-from shared.paths import resolve_allowed
-from shared.queue import time_limits
 from shared.speech.engines.base import DecodeOptions
 from shared.speech.pipeline import PipelineResult, default_decoding
 from shared.store.retries import RetryPolicy, is_transient, with_db_retry
 from shared.store.sessions import session_scope
 from shared.store.tables import Job, JobStatus, utcnow
-from shared.webhooks import record_event
 from worker import deliveries, runlock
 from worker.runtime import Runtime
 

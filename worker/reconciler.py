@@ -39,7 +39,7 @@ from kombu.exceptions import ChannelError
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.queue import enqueue_transcription, time_limits
+from shared.jobs.queue import enqueue_transcription, time_limits
 from shared.settings import Settings
 from shared.store.sessions import session_scope
 from shared.store.tables import Job, JobStatus, utcnow

@@ -26,7 +26,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.jobs import job_dir
+from shared.jobs.records import job_dir
 from shared.settings import Settings
 
 LOCK_FILE = ".run.lock"

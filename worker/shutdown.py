@@ -28,7 +28,7 @@ from celery.signals import worker_shutting_down
 from celery.worker import state
 
 log = logging.getLogger(__name__)
-GRACE_KEY = "stt_shutdown_grace_s"  # set from settings in shared.queue.celery_config
+GRACE_KEY = "stt_shutdown_grace_s"  # set from settings in shared.jobs.queue.celery_config
 POLL_S = 0.2
 
 

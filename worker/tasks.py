@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from shared.queue import TRANSCRIBE_TASK
+from shared.jobs.queue import TRANSCRIBE_TASK
 from worker import runtime
 from worker.processing import process_job
 

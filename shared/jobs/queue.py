@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery
 from kombu import Queue
 
-from shared.fs_broker import TRANSPORT
+from shared.jobs.fs_broker import TRANSPORT
 from shared.settings import Settings
 
 TRANSCRIBE_TASK = "stt.transcribe"

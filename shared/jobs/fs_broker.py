@@ -20,8 +20,8 @@ from kombu.transport import filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
-# Celery's ``broker_transport`` for ``filesystem://`` URLs (see ``shared.queue``).
-TRANSPORT = "shared.fs_broker:Transport"
+# Celery's ``broker_transport`` for ``filesystem://`` URLs (see ``shared.jobs.queue``).
+TRANSPORT = "shared.jobs.fs_broker:Transport"
 
 
 class Channel(filesystem.Channel):

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode, SttError
+from shared.jobs.events import record_event
 from shared.store.tables import TERMINAL, Job, JobStatus, utcnow
-from shared.webhooks import record_event
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode, SttError
-from shared.routing import BASE_QUEUES, base_queue
+from shared.jobs.routing import BASE_QUEUES, base_queue
 from shared.settings import Settings
 from shared.store.tables import Job, JobStatus
 
