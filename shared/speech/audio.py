@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
 import soundfile as sf
 
 from shared.errors import ErrorCode, SttError
-from shared.speech.engines.base import SAMPLE_RATE
+from shared.speech.engines.base import SAMPLE_RATE, Float32Array
 
 SUPPORTED_FORMATS: frozenset[str] = frozenset({"wav", "flac", "ogg", "mp3", "m4a"})
 SNIFF_BYTES = 64
@@ -87,7 +88,9 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
-def iter_decoded(path: Path, max_duration_s: float, block_s: float = 30.0) -> Iterator[np.ndarray]:
+def iter_decoded(
+    path: Path, max_duration_s: float, block_s: float = 30.0
+) -> Iterator[Float32Array]:
     """Yield float32 mono 16 kHz blocks of ``block_s`` seconds (the last one shorter).
 
     Raises AUDIO_TOO_LONG as soon as the decoded sample count passes the limit, so a file
@@ -95,7 +98,7 @@ def iter_decoded(path: Path, max_duration_s: float, block_s: float = 30.0) -> It
     """
     fmt = detect_format(path)
     max_samples, block = int(max_duration_s * SAMPLE_RATE), max(1, int(block_s * SAMPLE_RATE))
-    pending: list[np.ndarray] = []
+    pending: list[Float32Array] = []
     buffered = total = 0
     with closing(_decode_mono_16k(Path(path), fmt)) as decoded:  # closes the file on any exit
         for samples in decoded:
@@ -116,7 +119,7 @@ def iter_decoded(path: Path, max_duration_s: float, block_s: float = 30.0) -> It
         yield np.concatenate(pending)
 
 
-def _decode_mono_16k(path: Path, fmt: str) -> Iterator[np.ndarray]:
+def _decode_mono_16k(path: Path, fmt: str) -> Generator[Float32Array, None, None]:
     """Decode and resample frame by frame; a mid-stream format change gets a fresh resampler."""
     try:
         container = av.open(
@@ -140,7 +143,9 @@ def _decode_mono_16k(path: Path, fmt: str) -> Iterator[np.ndarray]:
         yield from _resample(resampler, None)
 
 
-def _resample(resampler: av.AudioResampler | None, frame: av.AudioFrame | None):
+def _resample(
+    resampler: av.AudioResampler | None, frame: av.AudioFrame | None
+) -> Iterator[Float32Array]:
     """Resample one frame (None flushes); a passthrough resampler may hand back None."""
     if resampler is None:
         return
@@ -153,14 +158,18 @@ def _resample(resampler: av.AudioResampler | None, frame: av.AudioFrame | None):
             yield np.nan_to_num(f.to_ndarray().reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _decode_frames(container: av.container.InputContainer, fmt: str) -> Iterator[av.AudioFrame]:
+def _decode_frames(
+    container: av.container.InputContainer, fmt: str
+) -> Generator[av.AudioFrame, None, None]:
     """Decode the best audio stream, skipping bad packets and stopping at a read error.
 
     That mirrors ffmpeg: a stream that is corrupt part-way keeps what decoded. Only when
     nothing decoded at all is the file reported as undecodable.
     """
     # best() skips streams with unusable parameters; decoding one of those reports it properly
-    stream = container.streams.best("audio") or next(iter(container.streams.audio), None)
+    # av types best() as returning a plain Stream, whatever kind is asked for
+    best = cast("av.audio.stream.AudioStream | None", container.streams.best("audio"))
+    stream = best or next(iter(container.streams.audio), None)
     if stream is None:
         raise SttError(ErrorCode.EMPTY_AUDIO, f"the {fmt} file contains no audio stream")
     if (ctx := stream.codec_context) is None:
@@ -241,7 +250,7 @@ def _temp_beside(dst: Path, suffix: str) -> Path:
     return dst.with_name(f".{dst.name}.{uuid.uuid4().hex}{suffix}")
 
 
-def _spool(blocks: Iterator[np.ndarray], raw: Path) -> tuple[int, float]:
+def _spool(blocks: Iterator[Float32Array], raw: Path) -> tuple[int, float]:
     """Pass 1: append blocks to ``raw`` as float32; return (sample count, peak)."""
     samples, peak = 0, 0.0
     with open(raw, "wb") as f:
@@ -264,20 +273,21 @@ def _write_normalised(raw: Path, dst: Path, peak: float, block: int) -> None:
             out.write(np.clip(x / peak, -1.0, 1.0))
 
 
-def iter_wav_blocks(path: Path, block_samples: int) -> Iterator[np.ndarray]:
+def iter_wav_blocks(path: Path, block_samples: int) -> Iterator[Float32Array]:
     """Read a processed (mono 16 kHz) WAV back as float32 blocks without loading it whole."""
     yield from sf.blocks(str(path), blocksize=block_samples, dtype="float32")
 
 
-def load_wav(path: Path) -> np.ndarray:
+def load_wav(path: Path) -> Float32Array:
     """Load a whole processed (mono 16 kHz) WAV as float32, for short files and tests."""
+    data: Float32Array
     data, sr = sf.read(str(path), dtype="float32")
     if sr != SAMPLE_RATE or data.ndim != 1:
         raise ValueError(f"{path} is not 16 kHz mono processed audio")
     return data
 
 
-def peak_normalise(x: np.ndarray) -> np.ndarray:
+def peak_normalise(x: Float32Array) -> Float32Array:
     """Scale so the largest magnitude is 1.0; digital silence cannot be scaled up, so reject."""
     if x.size == 0:
         raise SttError(ErrorCode.EMPTY_AUDIO, "the audio has no samples")

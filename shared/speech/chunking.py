@@ -17,20 +17,20 @@ from typing import Protocol
 
 import numpy as np
 
-from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, Segment, Word
+from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, Float32Array, Segment, Word
 
 Span = tuple[float, float]
 
 
 class Detector(Protocol):
-    def speech_spans(self, audio: np.ndarray, offset_s: float = 0.0) -> list[Span]: ...
+    def speech_spans(self, audio: Float32Array, offset_s: float = 0.0) -> list[Span]: ...
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
     start_s: float
     end_s: float
-    audio: np.ndarray
+    audio: Float32Array
 
 
 def _normalise(spans: Iterable[Span], lo: float, hi: float) -> list[Span]:
@@ -141,7 +141,7 @@ class StreamChunker:
         self.peak_buffered_samples = 0
         self.consumed_s = 0.0
 
-    def chunks(self, blocks: Iterable[np.ndarray]) -> Iterator[Chunk]:
+    def chunks(self, blocks: Iterable[Float32Array]) -> Iterator[Chunk]:
         cap = self._buf.size
         for block in blocks:
             block = np.asarray(block, dtype=np.float32).reshape(-1)
@@ -194,7 +194,7 @@ class StreamChunker:
 
 
 def iter_chunks(
-    blocks: Iterable[np.ndarray], detector: Detector, max_chunk_s: float = 25.0, **kwargs: float
+    blocks: Iterable[Float32Array], detector: Detector, max_chunk_s: float = 25.0, **kwargs: float
 ) -> Iterator[Chunk]:
     """Chunks of a block stream; see ``StreamChunker`` for the keyword arguments."""
     return StreamChunker(detector, max_chunk_s, **kwargs).chunks(blocks)

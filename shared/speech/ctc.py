@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shared.errors import ErrorCode, SttError
-from shared.speech.engines.base import DecodeOptions, Word
+from shared.speech.engines.base import DecodeOptions, Float32Array, Word
 
 if TYPE_CHECKING:
-    from pyctcdecode import BeamSearchDecoderCTC
+    from pyctcdecode.decoder import BeamSearchDecoderCTC
     from transformers import PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,8 @@ class CtcVocab:
         return token
 
     def starts_word(self, token_id: int) -> bool:
-        return bool(self.word_prefix) and self.tokens[token_id].startswith(self.word_prefix)
+        prefix = self.word_prefix
+        return bool(prefix and self.tokens[token_id].startswith(prefix))
 
     def to_vocab_form(self, text: str) -> str:
         """Spell user text (hotwords) with the model's tokens, so pyctcdecode can match it.
@@ -95,7 +96,7 @@ class CtcVocab:
     def _spell(self, char: str) -> str:
         if char in self.char_ids:
             return char
-        base, *marks = unicodedata.normalize("NFD", char)
+        base, *marks = list(unicodedata.normalize("NFD", char))
         for count in range(1, len(marks) + 1):
             for apart in combinations(range(len(marks)), count):
                 head = nfc(base + "".join(m for i, m in enumerate(marks) if i not in apart))
@@ -111,7 +112,7 @@ class CtcDecoding:
     words: list[Word]
 
 
-def _confidence(probs: np.ndarray, start: int, end: int, ids: set[int]) -> float | None:
+def _confidence(probs: Float32Array, start: int, end: int, ids: set[int]) -> float | None:
     """Mean over the word's frames of the best probability among its own tokens and blank.
 
     For greedy output every frame's argmax inside a word is one of those tokens, so this is the
@@ -127,7 +128,9 @@ def _word(text: str, start: int, end: int, frame_s: float, conf: float | None) -
     return Word(nfc(text), round(start * frame_s, 3), round(end * frame_s, 3), conf)
 
 
-def greedy_decode(log_probs: np.ndarray, vocab: CtcVocab, frame_s: float = FRAME_S) -> CtcDecoding:
+def greedy_decode(
+    log_probs: Float32Array, vocab: CtcVocab, frame_s: float = FRAME_S
+) -> CtcDecoding:
     """Argmax per frame, collapse repeats, drop blanks: the first version's decoding.
 
     The text is exactly what ``processor.batch_decode(argmax_ids)`` returns (special tokens such
@@ -222,7 +225,7 @@ def get_decoder(
     labels: tuple[str, ...], lm_path: str | None, alpha: float, beta: float
 ) -> BeamSearchDecoderCTC:
     """Build (once per labels/LM/weights) a pyctcdecode decoder; loading an LM takes seconds."""
-    from pyctcdecode import build_ctcdecoder
+    from pyctcdecode.decoder import build_ctcdecoder
 
     if lm_path is None:
         return build_ctcdecoder(list(labels))
@@ -242,7 +245,7 @@ def get_decoder(
 
 
 def _word_token_ids(
-    word: str, log_probs: np.ndarray, start: int, end: int, vocab: CtcVocab
+    word: str, log_probs: Float32Array, start: int, end: int, vocab: CtcVocab
 ) -> set[int]:
     """Columns that count as the word's own: its characters, or for subwords its frames' best."""
     if vocab.word_prefix is not None:
@@ -253,7 +256,7 @@ def _word_token_ids(
 
 
 def beam_decode(
-    log_probs: np.ndarray,
+    log_probs: Float32Array,
     vocab: CtcVocab,
     *,
     beam_width: int = 32,
@@ -277,7 +280,10 @@ def beam_decode(
         scores[:, special] = -np.inf
     wanted = [w for w in (vocab.to_vocab_form(h) for h in hotwords) if w]
     best = decoder.decode_beams(
-        scores, beam_width=beam_width, hotwords=wanted or None, hotword_weight=hotword_weight
+        scores,  # type: ignore[arg-type]  # pyctcdecode's hint floating[NBitBase] fits no dtype
+        beam_width=beam_width,
+        hotwords=wanted or None,
+        hotword_weight=hotword_weight,
     )[0]
     text, word_frames = best[0], best[2]
     probs = np.exp(log_probs)
@@ -289,7 +295,7 @@ def beam_decode(
 
 
 def decode(
-    log_probs: np.ndarray,
+    log_probs: Float32Array,
     vocab: CtcVocab,
     options: DecodeOptions,
     lm: tuple[Path | None, float, float] = (None, 0.5, 1.0),

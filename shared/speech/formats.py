@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from shared.speech.engines.base import Segment, Word
 
@@ -181,7 +182,7 @@ def render(
     return body, MIMETYPES[key]
 
 
-def segments_from_json(items: Sequence[dict]) -> list[Segment]:
+def segments_from_json(items: Sequence[dict[str, Any]]) -> list[Segment]:
     """Segments back from the job row's stored result (dataclasses serialised with asdict)."""
     return [
         Segment(

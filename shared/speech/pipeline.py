@@ -20,14 +20,24 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from shared.settings import Settings
-from shared.speech.audio import SAMPLE_RATE, iter_wav_blocks, load_wav, prepare_audio
+from shared.speech.audio import iter_wav_blocks, load_wav, prepare_audio
 from shared.speech.chunking import Chunk, iter_chunks, stitch
-from shared.speech.engines.base import ChunkResult, DecodeOptions, Engine, Segment, auto_decoding
+from shared.speech.engines.base import (
+    SAMPLE_RATE,
+    ChunkResult,
+    DecodeOptions,
+    Engine,
+    Float32Array,
+    Segment,
+    StreamingEngine,
+    WholeFileEngine,
+    auto_decoding,
+)
 from shared.speech.engines.loader import load_serving_engine
 from shared.speech.prefetch import prefetch
 from shared.speech.vad import SpeechDetector, default_detector
@@ -81,8 +91,8 @@ class Transcriber:
         started = time.perf_counter()
         prepared = prepare_audio(src, processed_wav, max_duration_s)
         progress = on_progress or (lambda _fraction: None)
-        if getattr(self.engine, "prefers_whole_file", False):
-            whole = self.engine.transcribe_file_audio(load_wav(prepared.path), options)  # type: ignore[attr-defined]
+        if _prefers_whole_file(self.engine):
+            whole = self.engine.transcribe_file_audio(load_wav(prepared.path), options)
             segments = whole.segments
         else:
             gain = prepared.peak if self.source_level else 1.0
@@ -117,6 +127,8 @@ class Transcriber:
             audio = load_wav(wav)
             chunks: Iterator[Chunk] = iter([Chunk(0.0, len(audio) / SAMPLE_RATE, audio)])
         else:
+            if self.detector is None:  # only whole-file engines have none, and they never chunk
+                raise RuntimeError("a chunking engine needs a speech detector")
             blocks = iter_wav_blocks(wav, int(BLOCK_S * SAMPLE_RATE))
             chunks = iter_chunks(blocks, self.detector, self.chunk_s, pad_s=self.chunk_pad_s)
         if gain == 1.0:
@@ -132,8 +144,8 @@ class Transcriber:
         progress: ProgressFn,
     ) -> Iterator[tuple[float, float, ChunkResult]]:
         """(start, end, chunk-relative result) per chunk, transcribed in batches."""
-        if hasattr(self.engine, "transcribe_stream"):
-            yield from self._streamed_chunks(wav, duration_s, gain, options, progress)
+        if _streams(self.engine):
+            yield from self._streamed_chunks(self.engine, wav, duration_s, gain, options, progress)
             return
         batch: list[Chunk] = []
         for chunk in self._chunks(wav, duration_s, gain):
@@ -147,6 +159,7 @@ class Transcriber:
 
     def _streamed_chunks(
         self,
+        engine: StreamingEngine,
         wav: Path,
         duration_s: float,
         gain: float,
@@ -157,12 +170,12 @@ class Transcriber:
         once): chunks go in as a stream and results come back in order, one at a time."""
         spans: deque[tuple[float, float]] = deque()
 
-        def audio() -> Iterator[np.ndarray]:
+        def audio() -> Iterator[Float32Array]:
             for chunk in prefetch(self._chunks(wav, duration_s, gain)):
                 spans.append((chunk.start_s, chunk.end_s))
                 yield chunk.audio
 
-        for result in self.engine.transcribe_stream(audio(), options):  # type: ignore[attr-defined]
+        for result in engine.transcribe_stream(audio(), options):
             start_s, end_s = spans.popleft()
             yield start_s, end_s, _timed(result, end_s - start_s)
             progress(end_s / max(duration_s, 1e-9))
@@ -173,6 +186,14 @@ class Transcriber:
         results = self.engine.transcribe_batch([c.audio for c in batch], options)
         for chunk, result in zip(batch, results, strict=True):
             yield chunk.start_s, chunk.end_s, _timed(result, chunk.end_s - chunk.start_s)
+
+
+def _prefers_whole_file(engine: Engine) -> TypeGuard[WholeFileEngine]:
+    return bool(getattr(engine, "prefers_whole_file", False))
+
+
+def _streams(engine: Engine) -> TypeGuard[StreamingEngine]:
+    return hasattr(engine, "transcribe_stream")
 
 
 def _timed(result: ChunkResult, length_s: float) -> ChunkResult:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shared.speech.engines.base import SAMPLE_RATE
+from shared.speech.engines.base import SAMPLE_RATE, Float32Array
 
 _lock = threading.Lock()
 
@@ -76,7 +76,9 @@ class SpeechDetector:
                 torch.set_num_threads(threads)
             return "jit", model, silero.get_speech_timestamps
 
-    def speech_spans(self, audio: np.ndarray, offset_s: float = 0.0) -> list[tuple[float, float]]:
+    def speech_spans(
+        self, audio: Float32Array, offset_s: float = 0.0
+    ) -> list[tuple[float, float]]:
         """Return ``(start_s, end_s)`` speech spans, shifted by ``offset_s`` to global time.
 
         Each call is independent (model state is reset), so callers should start windows in
@@ -101,7 +103,7 @@ class SpeechDetector:
             (offset_s + s["start"] / SAMPLE_RATE, offset_s + s["end"] / SAMPLE_RATE) for s in stamps
         ]
 
-    def _run_jit(self, samples: np.ndarray, kwargs: dict[str, Any]) -> list[dict[str, int]]:
+    def _run_jit(self, samples: Float32Array, kwargs: dict[str, Any]) -> list[dict[str, int]]:
         """Run TorchScript silero on one thread (it is a tiny model), then restore the pool."""
         threads = torch.get_num_threads()
         torch.set_num_threads(1)

