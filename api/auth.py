@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.errors import error_response
 from api.services import services
 from shared.apikeys import authenticate, keys_configured
-from shared.backfill import load_batch
+from shared.backfill.batches import load_batch
 from shared.errors import ErrorCode, SttError
 from shared.jobs import records as job_store
 

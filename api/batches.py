@@ -21,7 +21,8 @@ from api.auth import current_owner
 from api.serialize import job_json
 from api.services import services
 from api.submission import _callback_url, _metadata, decoding_options, request_fields
-from shared.backfill import Item, Outcome, load_batch, submit_batch
+from shared.backfill.batches import load_batch, submit_batch
+from shared.backfill.items import Item, Outcome
 from shared.errors import ErrorCode, SttError
 from shared.jobs.records import _decode_cursor, encode_cursor
 from shared.store.tables import Batch, BatchState, Job, JobStatus

@@ -40,7 +40,7 @@ import psycopg
 import redis
 from sqlalchemy import func, select
 
-from shared.backfill_run import BackfillRequest, run_backfill
+from shared.backfill.run import BackfillRequest, run_backfill
 from shared.jobs.queue import make_celery
 from shared.settings import Settings, load_settings
 from shared.store.migrations import upgrade

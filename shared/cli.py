@@ -172,7 +172,7 @@ def _positive(raw: str) -> int:
 
 
 def backfill(settings: Settings, args: argparse.Namespace) -> int:
-    from shared.backfill_run import backfill_command
+    from shared.backfill.run import backfill_command
 
     return backfill_command(settings, args)
 

@@ -18,15 +18,15 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
-from shared.backfill import (
-    Item,
+from shared.backfill.discovery import discover
+from shared.backfill.items import Item
+from shared.backfill.run import BackfillRequest, check_callback_url, parse_metadata, run_backfill
+from shared.backfill.submitter import (
     Submitter,
     backfill_key,
-    discover,
     normalise_options,
     options_fingerprint,
 )
-from shared.backfill_run import BackfillRequest, check_callback_url, parse_metadata, run_backfill
 from shared.errors import SttError
 from shared.jobs.queue import make_celery
 from shared.jobs.records import create_job

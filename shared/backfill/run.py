@@ -1,9 +1,9 @@
 """``stt backfill``: one command-line run over an archive, resumable and bounded.
 
-What a run adds to the submitter (``shared.backfill``): discovery of the files, a window of
-unfinished jobs (``--max-in-flight``) it waits on before sending more, progress on a terminal,
-a batch row kept up to date for ``GET /v1/batches/{id}``, and a clean stop on Ctrl-C (running
-the same command again resumes: what is done or queued is answered by its job).
+What a run adds to the submitter (``shared.backfill.submitter``): discovery of the files, a
+window of unfinished jobs (``--max-in-flight``) it waits on before sending more, progress on a
+terminal, a batch row kept up to date for ``GET /v1/batches/{id}``, and a clean stop on Ctrl-C
+(running the same command again resumes: what is done or queued is answered by its job).
 """
 
 from __future__ import annotations
@@ -21,17 +21,11 @@ from typing import Any
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.backfill import (
-    Item,
-    ItemState,
-    Outcome,
-    Submitter,
-    Tally,
-    discover,
-    open_batch,
-    save_batch,
-)
-from shared.backfill_progress import InFlight, Progress, Report, ResultLine, write_results
+from shared.backfill.batches import open_batch, save_batch
+from shared.backfill.discovery import discover
+from shared.backfill.items import Item, ItemState, Outcome, Tally
+from shared.backfill.progress import InFlight, Progress, Report, ResultLine, write_results
+from shared.backfill.submitter import Submitter
 from shared.delivery.callbacks import accept_callback_url
 from shared.errors import ErrorCode, SttError
 from shared.jobs.queue import make_celery

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from shared.store.tables import TERMINAL, Job, JobStatus
 
 if TYPE_CHECKING:
-    from shared.backfill import Tally
+    from shared.backfill.items import Tally
 
 QUERY_CHUNK = 500  # ids per IN (...) query
 Finished = tuple[uuid.UUID, str, float | None]  # job id, final status, audio seconds

@@ -12,21 +12,15 @@ It takes the API's path (``shared.jobs.records.create_job``, commit, then
   the door, items answered by an earlier job).
 
 The command-line run over an archive (discovery window, progress, Ctrl-C) is
-``shared.backfill_run``; ``POST /v1/batches`` calls ``submit_batch`` here.
+``shared.backfill.run``; ``POST /v1/batches`` calls ``shared.backfill.batches.submit_batch``.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import os
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -34,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.apikeys import scoped_idempotency_key
+from shared.backfill.items import Item, ItemState, Outcome
 from shared.errors import ErrorCode, SttError
 from shared.jobs.paths import resolve_allowed
 from shared.jobs.queue import enqueue_transcription
@@ -41,75 +36,11 @@ from shared.jobs.records import Submission, create_job
 from shared.settings import Settings
 from shared.speech.audio import detect_format
 from shared.speech.engines.base import auto_decoding
-from shared.store.tables import Batch, BatchState, Job, JobStatus, utcnow
+from shared.store.tables import Job, JobStatus, utcnow
 
 BULK = "bulk"
 KEY_PREFIX = "backfill:"
-REJECTED_KEPT = 100  # rejected items stored on the batch row; the rest are only counted
 NOT_AUDIO = frozenset({ErrorCode.UNSUPPORTED_FORMAT, ErrorCode.EMPTY_AUDIO})
-
-
-class ItemState(StrEnum):
-    QUEUED = "queued"  # sent by this submission: new, recovered or retried
-    EXISTING = "existing"  # an earlier job for the same content, model and options answers it
-    REJECTED = "rejected"  # refused at the door: path, format or unreadable
-    IGNORED = "ignored"  # found by walking a folder, but not audio
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    path: str
-    meta: dict[str, Any] = field(default_factory=dict)
-    walked: bool = False  # found by walking a folder: non-audio files are ignored, not rejected
-
-
-@dataclass(slots=True)
-class Outcome:
-    item: Item
-    state: ItemState
-    job_id: uuid.UUID | None = None
-    job_status: str | None = None
-    error: SttError | None = None
-    recovered: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        error = self.error.to_dict()["error"] if self.error else None
-        job_id = str(self.job_id) if self.job_id else None
-        return {
-            "path": self.item.path, "status": self.state.value, "job_id": job_id,
-            "job_status": self.job_status, "error": error,
-        }
-
-
-@dataclass(slots=True)
-class Tally:
-    """What the submitter did with each item; stored on the batch row."""
-
-    found: int = 0
-    queued: int = 0
-    recovered: int = 0
-    existing: int = 0
-    rejected: int = 0
-    ignored: int = 0
-    rejected_items: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def handled(self) -> int:
-        return self.queued + self.existing + self.rejected + self.ignored
-
-    def add(self, outcome: Outcome) -> None:
-        state = outcome.state
-        if state is ItemState.QUEUED:
-            self.queued += 1
-            self.recovered += outcome.recovered
-        elif state is ItemState.EXISTING:
-            self.existing += 1
-        elif state is ItemState.IGNORED:
-            self.ignored += 1
-        else:
-            self.rejected += 1
-            if len(self.rejected_items) < REJECTED_KEPT:
-                self.rejected_items.append(outcome.to_json())
 
 
 # --- keys and options ------------------------------------------------------------------------
@@ -133,63 +64,6 @@ def options_fingerprint(settings: Settings, options: dict[str, Any]) -> str:
 def backfill_key(sha256: str, fingerprint: str) -> str:
     """Fits jobs.idempotency_key (255): the model may be a long local path, so it is hashed."""
     return f"{KEY_PREFIX}{sha256}:{fingerprint}"
-
-
-# --- discovery -------------------------------------------------------------------------------
-
-
-def discover(
-    paths: Sequence[Path], glob: str | None, manifest: Path | None,
-    meta: dict[str, Any], roots: Sequence[Path],
-) -> list[Item]:
-    """Every file named, found under a named folder, or listed in the manifest, in that order."""
-    items: list[Item] = []
-    for path in paths:
-        path = path.absolute()
-        if path.is_dir():
-            _ensure_inside(path, roots)
-            items.extend(_walk(path, glob, meta))
-        else:
-            items.append(Item(str(path), meta))
-    if manifest is not None:
-        items.extend(read_manifest(manifest, meta))
-    return items
-
-
-def _ensure_inside(folder: Path, roots: Sequence[Path]) -> None:
-    """Refuse a folder outside the roots up front, rather than every file found in it."""
-    resolved = folder.resolve()
-    if not any(resolved.is_relative_to(root) for root in roots):
-        raise SttError(
-            ErrorCode.PATH_NOT_ALLOWED,
-            f"{folder} is outside the allowed audio roots (STT_ALLOWED_AUDIO_ROOTS)",
-        )
-
-
-def _walk(folder: Path, glob: str | None, meta: dict[str, Any]) -> Iterator[Item]:
-    """Sorted, so a re-run meets the files in the same order. Without a glob every file is a
-    candidate and its content decides (as everywhere in the service), not its extension."""
-    if glob:
-        found = [p for p in folder.glob(glob) if p.is_file()]
-    else:
-        found = [Path(top) / name for top, _dirs, names in os.walk(folder) for name in names]
-    return (Item(str(p), meta, walked=True) for p in sorted(found))
-
-
-def read_manifest(manifest: Path, meta: dict[str, Any]) -> Iterator[Item]:
-    """CSV with a ``path`` column (relative paths are relative to the manifest's folder); any
-    other non-empty column becomes job metadata, over the command's own ``--metadata``."""
-    with manifest.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        if "path" not in (reader.fieldnames or []):
-            raise SttError(ErrorCode.INVALID_REQUEST, f"{manifest} has no `path` column")
-        for row in reader:
-            raw = (row.pop("path") or "").strip()
-            if not raw:
-                continue
-            extra = {k: v for k, v in row.items() if isinstance(k, str) and v not in (None, "")}
-            path = Path(raw) if Path(raw).is_absolute() else manifest.absolute().parent / raw
-            yield Item(str(path), {**meta, **extra})
 
 
 # --- submission ------------------------------------------------------------------------------
@@ -311,71 +185,3 @@ class Submitter:
             values["batch_id"] = self.batch_id
         session.execute(update(Job).where(Job.id == job.id).values(**values))
         session.commit()
-
-
-# --- batches ---------------------------------------------------------------------------------
-
-
-def open_batch(
-    sessions: sessionmaker[Session], source: str, total: int,
-    meta: dict[str, Any], callback_url: str | None, owner: str | None = None,
-) -> uuid.UUID:
-    batch = Batch(
-        id=uuid.uuid4(), source=source, state=BatchState.SUBMITTING, total_items=total,
-        rejected=[], meta=meta, callback_url=callback_url, api_key_id=owner,
-    )
-    with sessions() as session:
-        session.add(batch)
-        session.commit()
-    return batch.id
-
-
-def load_batch(session: Session, raw_id: str | uuid.UUID, owner: str | None = None) -> Batch:
-    """The batch, or BATCH_NOT_FOUND; with an ``owner``, another key's batch is "not found"
-    too (as for jobs), so ids cannot be probed across keys."""
-    try:
-        batch_id = raw_id if isinstance(raw_id, uuid.UUID) else uuid.UUID(raw_id)
-    except ValueError as exc:
-        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {raw_id!r}") from exc
-    batch = session.get(Batch, batch_id)
-    if batch is None or (owner is not None and batch.api_key_id != owner):
-        raise SttError(ErrorCode.BATCH_NOT_FOUND, f"no batch {batch_id}")
-    return batch
-
-
-def save_batch(
-    sessions: sessionmaker[Session], batch_id: uuid.UUID, tally: Tally, state: str | None = None
-) -> None:
-    values: dict[str, Any] = {
-        "queued_items": tally.queued, "existing_items": tally.existing,
-        "rejected_items": tally.rejected, "rejected": tally.rejected_items,
-    }
-    if state is not None:
-        values["state"] = state
-        values["submitted_at"] = utcnow() if state == BatchState.SUBMITTED else None
-    with sessions() as session:
-        session.execute(update(Batch).where(Batch.id == batch_id).values(**values))
-        session.commit()
-
-
-def submit_batch(
-    settings: Settings, sessions: sessionmaker[Session], celery: Celery, items: list[Item],
-    *, source: str, meta: dict[str, Any], callback_url: str | None, options: dict[str, Any],
-    owner: str | None = None,
-) -> tuple[uuid.UUID, list[Outcome]]:
-    """Submit every item at once (the API's batches, capped by STT_BATCH_MAX_PATHS)."""
-    batch_id = open_batch(sessions, source, len(items), meta, callback_url, owner)
-    submitter = Submitter(
-        settings, sessions, celery, batch_id, options=options, callback_url=callback_url,
-        owner=owner,
-    )
-    tally, outcomes, state = Tally(found=len(items)), [], BatchState.INTERRUPTED
-    try:
-        for item in items:
-            outcome = submitter.submit(item)
-            tally.add(outcome)
-            outcomes.append(outcome)
-        state = BatchState.SUBMITTED
-    finally:
-        save_batch(sessions, batch_id, tally, state)
-    return batch_id, outcomes
