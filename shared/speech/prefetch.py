@@ -10,17 +10,26 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from enum import Enum
+from typing import Final, TypeVar
 
 T = TypeVar("T")
-_END = object()
+
+
+class _End(Enum):
+    """The producer's last message: there are no more items."""
+
+    END = 0
+
+
+_END: Final = _End.END
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     """``items`` in order, at most ``depth`` of them computed ahead; an exception raised while
     computing them is raised here, at the item where it happened. Stopping early (``close``, or
     the consumer's own exception) stops the thread at its next item."""
-    ready: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+    ready: queue.Queue[T | BaseException | _End] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
     def produce() -> None:
@@ -38,12 +47,12 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
         while (item := ready.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         stop.set()
 
 
-def _put(ready: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+def _put(ready: queue.Queue[T], item: T, stop: threading.Event) -> bool:
     while not stop.is_set():
         try:
             ready.put(item, timeout=0.1)

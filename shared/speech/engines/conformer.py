@@ -16,6 +16,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from shared.errors import ErrorCode, SttError
 from shared.speech.ctc import (
@@ -26,7 +27,14 @@ from shared.speech.ctc import (
     pyctcdecode_labels,
 )
 from shared.speech.device import cpu_threads
-from shared.speech.engines.base import ChunkResult, DecodeOptions, EngineInfo, Segment, Word
+from shared.speech.engines.base import (
+    ChunkResult,
+    DecodeOptions,
+    EngineInfo,
+    Float32Array,
+    Segment,
+    Word,
+)
 from shared.speech.engines.conformer_features import log_mel_from_float
 from shared.speech.engines.conformer_session import (
     OPT_LEVELS,
@@ -36,7 +44,13 @@ from shared.speech.engines.conformer_session import (
     make_session,
     onnx_providers,
 )
-from shared.speech.engines.conformer_streams import LAYOUTS, Layout, StreamBatch, iter_streams
+from shared.speech.engines.conformer_streams import (
+    LAYOUTS,
+    GraphArray,
+    Layout,
+    StreamBatch,
+    iter_streams,
+)
 from shared.speech.engines.shared_streams import SharedStreams
 
 log = logging.getLogger(__name__)
@@ -145,46 +159,54 @@ class ConformerEngine:
             "int8" if int8 and optimization not in ("disable", "basic") else "float",
         )
 
-    def _step(self, chunk, offset, att, cnn):  # noqa: ANN001, ANN202
+    def _step(
+        self,
+        chunk: Float32Array,
+        offset: npt.NDArray[np.int64],
+        att: GraphArray,
+        cnn: GraphArray,
+    ) -> tuple[GraphArray, GraphArray, GraphArray]:
         feeds = {"chunk": chunk, "offset": offset, "att_cache": att, "cnn_cache": cnn}
         out, new_att, new_cnn = self.session.run(list(OUTPUTS), feeds)
         return out, new_att, new_cnn
 
-    def logits(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
+    def logits(self, chunks: list[Float32Array]) -> list[Float32Array]:
         """Per chunk, ``frames x units`` CTC log-probabilities; chunks batched as streams."""
         return list(self.iter_logits(chunks))
 
-    def _new_batch(self) -> StreamBatch:
+    def _new_batch(self) -> StreamBatch[int]:
         rows = self.preferred_batch_size if self.on_cuda else None  # a GPU likes one shape
         return StreamBatch(self.layout, self._step, self.cache_shapes, rows)
 
-    def iter_logits(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def iter_logits(self, chunks: Iterable[Float32Array]) -> Iterator[Float32Array]:
         """Log-probabilities chunk by chunk, in order (see ``_own_logits``)."""
         if self.shared is not None:
-            return self._shared_logits(chunks)
+            return self._shared_logits(self.shared, chunks)
         return self._own_logits(chunks)
 
-    def _shared_logits(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def _shared_logits(
+        self, shared: SharedStreams, chunks: Iterable[Float32Array]
+    ) -> Iterator[Float32Array]:
         """Through the batch shared with concurrent calls; at most ``preferred_batch_size``
         of this call's chunks wait there at once, so one long job cannot crowd the others out."""
         owner = object()
-        window: deque[Future[np.ndarray] | np.ndarray] = deque()
+        window: deque[Future[Float32Array] | Float32Array] = deque()
         empty = np.zeros((0, len(self.vocab.tokens)), np.float32)
         for chunk in chunks:
             features = log_mel_from_float(np.asarray(chunk, dtype=np.float32))
-            window.append(self.shared.submit(features, owner) if len(features) else empty)  # type: ignore[union-attr]
+            window.append(shared.submit(features, owner) if len(features) else empty)
             while len(window) > self.preferred_batch_size:
                 yield _value(window.popleft())
         while window:
             yield _value(window.popleft())
 
-    def _own_logits(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def _own_logits(self, chunks: Iterable[Float32Array]) -> Iterator[Float32Array]:
         """Log-probabilities chunk by chunk, in order, with up to ``preferred_batch_size`` chunks
         running side by side; a chunk is read from ``chunks`` only when a row frees up."""
         order: list[int] = []  # the chunk index of each stream, in the order they enter
-        ready: dict[int, np.ndarray] = {}
+        ready: dict[int, Float32Array] = {}
 
-        def streams() -> Iterator[np.ndarray]:
+        def streams() -> Iterator[Float32Array]:
             for index, chunk in enumerate(chunks):
                 features = log_mel_from_float(np.asarray(chunk, dtype=np.float32))
                 if len(features) == 0:  # shorter than one frame: nothing for the graph
@@ -207,7 +229,7 @@ class ConformerEngine:
             yield ready.pop(following)
             following += 1
 
-    def decode(self, log_probs: np.ndarray, options: DecodeOptions) -> CtcDecoding:
+    def decode(self, log_probs: Float32Array, options: DecodeOptions) -> CtcDecoding:
         """Decoded in frame units (``frame_s=1``): the layout maps frames to seconds after."""
         return decode(
             log_probs, self.vocab, options, (self.lm_path, self.lm_alpha, self.lm_beta), 1.0
@@ -226,18 +248,18 @@ class ConformerEngine:
         return timed
 
     def transcribe_batch(
-        self, chunks: list[np.ndarray], options: DecodeOptions
+        self, chunks: list[Float32Array], options: DecodeOptions
     ) -> list[ChunkResult]:
         return list(self.transcribe_stream(chunks, options))
 
     def transcribe_stream(
-        self, chunks: Iterable[np.ndarray], options: DecodeOptions
+        self, chunks: Iterable[Float32Array], options: DecodeOptions
     ) -> Iterator[ChunkResult]:
         """One result per chunk, in order, each decoded as soon as its stream ends (so the
         frames x units log-probabilities of only a few chunks are ever held)."""
         lengths: list[int] = []
 
-        def counted() -> Iterator[np.ndarray]:
+        def counted() -> Iterator[Float32Array]:
             for chunk in chunks:
                 lengths.append(len(chunk))
                 yield chunk
@@ -246,7 +268,7 @@ class ConformerEngine:
             yield self._result(log_probs, lengths[index] / 16_000, options)
 
     def _result(
-        self, log_probs: np.ndarray, duration: float, options: DecodeOptions
+        self, log_probs: Float32Array, duration: float, options: DecodeOptions
     ) -> ChunkResult:
         decoded = self.decode(log_probs, options)
         if not decoded.text:
@@ -256,5 +278,5 @@ class ConformerEngine:
         return ChunkResult(decoded.text, [Segment(decoded.text, start, end, words)])
 
 
-def _value(item: Future[np.ndarray] | np.ndarray) -> np.ndarray:
+def _value(item: Future[Float32Array] | Float32Array) -> Float32Array:
     return item.result() if isinstance(item, Future) else item

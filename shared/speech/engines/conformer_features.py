@@ -13,8 +13,12 @@ change the log energies the model expects.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from shared.speech.engines.base import Float32Array
 
 SAMPLE_RATE = 16_000
 FRAME_LENGTH = 400  # 25 ms
@@ -28,16 +32,18 @@ FLOOR = 1e-10
 INT16_SCALE = 32768.0  # float audio in [-1, 1) back to the int16 range the model saw
 
 
-def _mel(hz: np.ndarray | float) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+def _mel(hz: float) -> float:
+    mel: float = 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+    return mel
 
 
-def _hz(mel: np.ndarray) -> np.ndarray:
-    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+def _hz(mel: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    hz: npt.NDArray[np.float64] = 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    return hz
 
 
 @lru_cache(maxsize=1)
-def mel_bank() -> np.ndarray:
+def mel_bank() -> npt.NDArray[np.float64]:
     """``(257, 80)`` weights: rising over ``[left, centre)``, falling over ``[centre, right)``."""
     points = _hz(np.linspace(_mel(LOW_HZ), _mel(HIGH_HZ), N_MELS + 2))
     bins = np.floor((N_FFT + 1) * points / SAMPLE_RATE).astype(int)
@@ -53,9 +59,11 @@ def mel_bank() -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def povey_window() -> np.ndarray:
+def povey_window() -> npt.NDArray[np.float64]:
     n = np.arange(FRAME_LENGTH)
-    window = (0.5 - 0.5 * np.cos(2 * np.pi * n / (FRAME_LENGTH - 1))) ** 0.85
+    window: npt.NDArray[np.float64] = (
+        0.5 - 0.5 * np.cos(2 * np.pi * n / (FRAME_LENGTH - 1))
+    ) ** 0.85
     window.setflags(write=False)
     return window
 
@@ -65,7 +73,7 @@ def frame_count(samples: int) -> int:
     return max(0, (samples - FRAME_LENGTH) // FRAME_SHIFT + 1)
 
 
-def log_mel(samples: np.ndarray) -> np.ndarray:
+def log_mel(samples: npt.NDArray[Any]) -> Float32Array:
     """``(frames, 80)`` float32 log-mel energies of 16 kHz samples in the int16 range."""
     count = frame_count(len(samples))
     if count == 0:
@@ -77,9 +85,10 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     previous = np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
     frames = (frames - PREEMPHASIS * previous) * povey_window()
     power = np.abs(np.fft.rfft(frames, N_FFT)) ** 2
-    return np.log(np.maximum(power @ mel_bank(), FLOOR)).astype(np.float32)
+    features: Float32Array = np.log(np.maximum(power @ mel_bank(), FLOOR)).astype(np.float32)
+    return features
 
 
-def log_mel_from_float(audio: np.ndarray) -> np.ndarray:
+def log_mel_from_float(audio: Float32Array) -> Float32Array:
     """Features of float audio in [-1, 1] (the pipeline's form), scaled back to int16 units."""
     return log_mel(np.asarray(audio, dtype=np.float64) * INT16_SCALE)

@@ -18,6 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+
+from shared.speech.engines.base import Float32Array
 
 PREFIX = "int8_front_conv/"
 
@@ -59,8 +62,11 @@ def _spatial_sizes(graph: Any) -> dict[str, tuple[int, int]]:
 
 
 def _quantized_weights(
-    conv: Any, producer: dict, constants: dict, sizes: dict[str, tuple[int, int]]
-) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, tuple[int, int]] | None:
+    conv: Any,
+    producer: dict[str, Any],
+    constants: dict[str, Any],
+    sizes: dict[str, tuple[int, int]],
+) -> tuple[Any, npt.NDArray[np.int8], Float32Array, Float32Array, tuple[int, int]] | None:
     """The pieces of a convolution this rewrite handles, or None for any other."""
     from onnx import helper, numpy_helper
 
@@ -86,8 +92,13 @@ def _quantized_weights(
 
 
 def _nodes(
-    conv: Any, weights: np.ndarray, scales: np.ndarray, bias: np.ndarray, height: int, width: int
-) -> tuple[list[Any], dict[str, np.ndarray]]:
+    conv: Any,
+    weights: npt.NDArray[np.int8],
+    scales: Float32Array,
+    bias: Float32Array,
+    height: int,
+    width: int,
+) -> tuple[list[Any], dict[str, npt.NDArray[Any]]]:
     """The replacement: quantize, gather 3x3 windows as rows, one int8 product, back to NCHW."""
     from onnx import helper
 

@@ -46,7 +46,12 @@ def cache_glu_outputs(model: Any) -> int:
     return len(modules)
 
 
-def _module(node: Any, consumers: dict, producer: dict, constants: dict) -> dict | None:
+def _module(
+    node: Any,
+    consumers: dict[str, list[Any]],
+    producer: dict[str, Any],
+    constants: dict[str, Any],
+) -> dict[str, Any] | None:
     """The nodes of one convolution module around its cache ``Concat``, or None."""
     from onnx import numpy_helper
 
@@ -77,7 +82,7 @@ def _module(node: Any, consumers: dict, producer: dict, constants: dict) -> dict
     return {"concat": node, "cached": cached, "users": users, "chain": chain, "back": back}
 
 
-def _follow(node: Any, ops: tuple[str, ...], consumers: dict) -> list[Any] | None:
+def _follow(node: Any, ops: tuple[str, ...], consumers: dict[str, list[Any]]) -> list[Any] | None:
     nodes = [node]
     for op in ops:
         following = consumers.get(nodes[-1].output[0], [])
@@ -87,7 +92,9 @@ def _follow(node: Any, ops: tuple[str, ...], consumers: dict) -> list[Any] | Non
     return nodes[1:]
 
 
-def _rewrite(graph: Any, module: dict, constants: dict, first_step: str, index: int) -> None:
+def _rewrite(
+    graph: Any, module: dict[str, Any], constants: dict[str, Any], first_step: str, index: int
+) -> None:
     from onnx import helper, numpy_helper
 
     concat, cached = module["concat"], module["cached"]

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from shared.speech.device import DeviceConfigError
+from shared.speech.engines.base import Float32Array
 from shared.speech.engines.conformer_quantize import int8_front_conv
 from shared.speech.engines.conformer_rewrite import cache_glu_outputs
 
@@ -91,14 +93,20 @@ def fold_conv_weights(model: Any) -> int:
 
 
 def _dequantize(
-    quantized: np.ndarray, scale: np.ndarray, zero: np.ndarray | None = None, axis: int = 1
-) -> np.ndarray:
+    quantized: npt.NDArray[Any],
+    scale: npt.NDArray[Any],
+    zero: npt.NDArray[Any] | None = None,
+    *,
+    axis: int = 1,
+) -> Float32Array:
     """ONNX DequantizeLinear: ``(x - zero_point) * scale``, per axis when scale is a vector."""
     shape = [1] * quantized.ndim
     if scale.ndim == 1 and quantized.ndim > 1:
         shape[axis] = -1
     zero_f = np.float32(0) if zero is None else zero.astype(np.float32).reshape(shape)
-    return (quantized.astype(np.float32) - zero_f) * scale.astype(np.float32).reshape(shape)
+    scale_f = scale.astype(np.float32).reshape(shape)
+    dequantized: Float32Array = (quantized.astype(np.float32) - zero_f) * scale_f
+    return dequantized
 
 
 def make_session(

@@ -18,18 +18,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import numpy as np
+import numpy.typing as npt
+
+from shared.speech.engines.base import Float32Array
 
 BLOCK_FRAMES = 43
 OUTPUTS_PER_BLOCK = 10
 SUBSAMPLING = 4
 FEATURE_SHIFT_S = 0.010
 
+# The graph's caches and outputs, in whatever float type the session computes.
+GraphArray: TypeAlias = npt.NDArray[Any]
 # One graph call: (chunk [B,43,80], offset [B,1], att_cache, cnn_cache) -> (out, att, cnn).
 Step = Callable[
-    [np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]
+    [Float32Array, npt.NDArray[np.int64], GraphArray, GraphArray],
+    tuple[GraphArray, GraphArray, GraphArray],
 ]
+# What names a stream in a batch (the caller's choice; it comes back when the stream ends).
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +56,7 @@ class Layout:
         real = min(frames - (self.blocks(frames) - 1) * self.hop, self.hop)
         return min(OUTPUTS_PER_BLOCK, max(0, -(-real // SUBSAMPLING)))
 
-    def frame_times(self, count: int) -> np.ndarray:
+    def frame_times(self, count: int) -> npt.NDArray[np.float64]:
         """Start time in seconds of each CTC output frame, on the stream's own timeline."""
         t = np.arange(count)
         step, within = t // OUTPUTS_PER_BLOCK, t % OUTPUTS_PER_BLOCK
@@ -57,7 +66,7 @@ class Layout:
 LAYOUTS = {"sdk": Layout("sdk", 43), "wenet": Layout("wenet", 40)}
 
 
-def _block(features: np.ndarray, layout: Layout, index: int) -> np.ndarray:
+def _block(features: Float32Array, layout: Layout, index: int) -> Float32Array:
     """Block ``index`` of one stream, zero-padded at the end as the SDK pads its last block."""
     start = index * layout.hop
     block = features[start : start + BLOCK_FRAMES]
@@ -68,36 +77,36 @@ def _block(features: np.ndarray, layout: Layout, index: int) -> np.ndarray:
 
 
 def run_streams(
-    features: list[np.ndarray],
+    features: list[Float32Array],
     layout: Layout,
     step: Step,
     cache_shapes: tuple[tuple[int, ...], tuple[int, ...]],
     rows: int | None = None,
-) -> list[np.ndarray]:
+) -> list[Float32Array]:
     """CTC log-probabilities per stream (``frames x units``), all streams side by side.
 
     ``rows`` fixes the batch dimension (a GPU likes one shape); spare rows copy a live stream.
     """
     count = len(features)
     rows = max(rows or count, count, 1)
-    outputs: list[np.ndarray | None] = [None] * count
+    outputs: list[Float32Array | None] = [None] * count
     for index, log_probs in iter_streams(features, layout, step, cache_shapes, rows, rows):
         outputs[index] = log_probs
     return [o for o in outputs if o is not None]
 
 
 @dataclass(slots=True)
-class _Slot:
+class _Slot(Generic[K]):
     """One batch row: the stream it runs, how far it has got and what it has produced."""
 
-    key: Hashable
-    features: np.ndarray
+    key: K
+    features: Float32Array
     steps: int
     done: int = 0
-    parts: list[np.ndarray] = field(default_factory=list)
+    parts: list[GraphArray] = field(default_factory=list)
 
 
-class StreamBatch:
+class StreamBatch(Generic[K]):
     """Streams side by side in the batch dimension, each row with its own caches and offset.
 
     A stream may join between any two steps (its caches start from zero and its ``offset``
@@ -116,14 +125,14 @@ class StreamBatch:
         rows: int | None = None,
     ) -> None:
         self.layout, self._step, self.rows = layout, step, rows
-        self.live: list[_Slot] = []
-        self._att = np.zeros((0, *cache_shapes[0]), np.float32)
-        self._cnn = np.zeros((0, *cache_shapes[1]), np.float32)
+        self.live: list[_Slot[K]] = []
+        self._att: GraphArray = np.zeros((0, *cache_shapes[0]), np.float32)
+        self._cnn: GraphArray = np.zeros((0, *cache_shapes[1]), np.float32)
 
     def __len__(self) -> int:
         return len(self.live)
 
-    def add(self, key: Hashable, features: np.ndarray) -> None:
+    def add(self, key: K, features: Float32Array) -> None:
         """Start a stream of at least one feature frame; ``key`` names it when it ends."""
         if len(features) == 0:
             raise ValueError(f"stream {key!r} has no feature frames")
@@ -131,7 +140,7 @@ class StreamBatch:
         self._att = np.concatenate([self._att, np.zeros((1, *self._att.shape[1:]), np.float32)])
         self._cnn = np.concatenate([self._cnn, np.zeros((1, *self._cnn.shape[1:]), np.float32)])
 
-    def step(self) -> list[tuple[Hashable, np.ndarray]]:
+    def step(self) -> list[tuple[K, Float32Array]]:
         """One graph call for every live stream; ``(key, log-probabilities)`` of those that end."""
         live, layout = self.live, self.layout
         count = max(self.rows or len(live), len(live))
@@ -156,7 +165,7 @@ class StreamBatch:
         return [(s.key, np.concatenate(s.parts).astype(np.float32, copy=False)) for s in ended]
 
 
-def _rows(array: np.ndarray, rows: list[int]) -> np.ndarray:
+def _rows(array: GraphArray, rows: list[int]) -> GraphArray:
     """``array[rows]``, without the copy (tens of MB per step) when that is all of it."""
     if len(rows) == len(array) and rows == list(range(len(array))):
         return array
@@ -164,19 +173,19 @@ def _rows(array: np.ndarray, rows: list[int]) -> np.ndarray:
 
 
 def iter_streams(
-    features: Iterable[np.ndarray],
+    features: Iterable[Float32Array],
     layout: Layout,
     step: Step,
     cache_shapes: tuple[tuple[int, ...], tuple[int, ...]],
     slots: int,
     rows: int | None = None,
-) -> Iterator[tuple[int, np.ndarray]]:
+) -> Iterator[tuple[int, Float32Array]]:
     """``(index, log-probabilities)`` of each stream as it ends, at most ``slots`` at a time.
 
     Streams are taken from ``features`` only as rows free up, which bounds memory by
     ``slots``, not by the file. Without ``rows`` the batch shrinks as the last streams end.
     """
-    batch = StreamBatch(layout, step, cache_shapes, rows)
+    batch: StreamBatch[int] = StreamBatch(layout, step, cache_shapes, rows)
     pending = enumerate(features)
     while True:
         while len(batch) < slots and (item := next(pending, None)) is not None:
@@ -184,4 +193,4 @@ def iter_streams(
         if not batch:
             return
         for key, log_probs in batch.step():
-            yield int(key), log_probs  # type: ignore[call-overload]
+            yield int(key), log_probs

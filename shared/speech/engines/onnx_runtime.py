@@ -25,12 +25,17 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from shared.errors import ErrorCode, SttError
+from shared.speech.engines.base import Float32Array
+
+if TYPE_CHECKING:
+    from transformers import Wav2Vec2ForCTC
 
 log = logging.getLogger(__name__)
 EXPORT_VERSION = "2"  # bump when the exported graph changes, so old cache entries are ignored
@@ -44,9 +49,9 @@ class EncoderLogits(nn.Module):
     """``(B, frames, conv_dim)`` conv features -> logits, or with ``with_conv`` the whole model:
     ``(B, samples)`` normalised audio -> logits."""
 
-    def __init__(self, network: nn.Module, with_conv: bool = False) -> None:
+    def __init__(self, network: Wav2Vec2ForCTC, with_conv: bool = False) -> None:
         super().__init__()
-        self.network = network
+        self.network: Wav2Vec2ForCTC = network
         self.with_conv = with_conv
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -56,10 +61,11 @@ class EncoderLogits(nn.Module):
         hidden = core.encoder(hidden).last_hidden_state
         if core.adapter is not None:
             hidden = core.adapter(hidden)
-        return self.network.lm_head(hidden)
+        logits: torch.Tensor = self.network.lm_head(hidden)
+        return logits
 
 
-def weights_key(network: nn.Module, head: int = 256) -> str:
+def weights_key(network: Wav2Vec2ForCTC, head: int = 256) -> str:
     """A key for the export cache from the config and the weights' content.
 
     Content, because a path or mtime can lie (a model re-saved in place). Only the first
@@ -76,7 +82,7 @@ def weights_key(network: nn.Module, head: int = 256) -> str:
     return digest.hexdigest()
 
 
-def export_onnx(network: nn.Module, out: Path, graph: str = "features") -> None:
+def export_onnx(network: Wav2Vec2ForCTC, out: Path, graph: str = "features") -> None:
     """Export with dynamic batch and time axes (the TorchScript exporter: no onnxscript)."""
     with_conv = graph == "audio"
     if with_conv:  # one second of audio: any length traces the same graph
@@ -132,7 +138,7 @@ def _atomic(build: Callable[[Path], None], dst: Path) -> None:
 
 
 def cached_model(
-    network: nn.Module, variant: str, cache_dir: Path, graph: str = "features"
+    network: Wav2Vec2ForCTC, variant: str, cache_dir: Path, graph: str = "features"
 ) -> Path:
     """The ONNX file for ``variant`` (fp32 or int8) of ``graph``, exported on first use only."""
     if variant not in VARIANTS:
@@ -180,9 +186,10 @@ class OnnxEncoder:
         self.input_name = self.session.get_inputs()[0].name
         self.takes_audio = self.input_name == "input_values"
 
-    def logits(self, inputs: np.ndarray) -> np.ndarray:
+    def logits(self, inputs: Float32Array) -> Float32Array:
         batch = np.ascontiguousarray(inputs, dtype=np.float32)
-        return self.session.run(["logits"], {self.input_name: batch})[0]
+        logits: Float32Array = self.session.run(["logits"], {self.input_name: batch})[0]
+        return logits
 
 
 def onnx_available() -> bool:
@@ -196,7 +203,7 @@ def onnx_available() -> bool:
 
 
 def load_encoder(
-    network: nn.Module, variant: str, cache_dir: Path, threads: int, graph: str = "features"
+    network: Wav2Vec2ForCTC, variant: str, cache_dir: Path, threads: int, graph: str = "features"
 ) -> OnnxEncoder:
     """Export (cached) and open the session; any failure is MODEL_LOAD_FAILED at start-up."""
     try:

@@ -15,8 +15,7 @@ import threading
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 
-import numpy as np
-
+from shared.speech.engines.base import Float32Array
 from shared.speech.engines.conformer_streams import StreamBatch
 
 log = logging.getLogger(__name__)
@@ -25,10 +24,10 @@ log = logging.getLogger(__name__)
 class SharedStreams:
     """A thread-safe front of one ``StreamBatch`` of at most ``slots`` streams."""
 
-    def __init__(self, make_batch: Callable[[], StreamBatch], slots: int) -> None:
+    def __init__(self, make_batch: Callable[[], StreamBatch[int]], slots: int) -> None:
         self._make_batch = make_batch
         self._slots = max(1, slots)
-        self._pending: queue.SimpleQueue[tuple[Future[np.ndarray], np.ndarray, Hashable]] = (
+        self._pending: queue.SimpleQueue[tuple[Future[Float32Array], Float32Array, Hashable]] = (
             queue.SimpleQueue()
         )
         self._lock = threading.Lock()
@@ -36,11 +35,11 @@ class SharedStreams:
         self.calls = 0  # graph calls made
         self.shared_calls = 0  # graph calls whose rows belonged to more than one caller
 
-    def submit(self, features: np.ndarray, owner: Hashable) -> Future[np.ndarray]:
+    def submit(self, features: Float32Array, owner: Hashable) -> Future[Float32Array]:
         """Queue one stream of ``owner`` (a job, a call); its log-probabilities come back."""
         if len(features) == 0:
             raise ValueError("a stream needs at least one feature frame")
-        future: Future[np.ndarray] = Future()
+        future: Future[Float32Array] = Future()
         self._pending.put((future, features, owner))
         self._ensure_driver()
         return future
@@ -54,7 +53,7 @@ class SharedStreams:
 
     def _drive(self) -> None:
         batch = self._make_batch()
-        waiting: dict[Hashable, tuple[Future[np.ndarray], Hashable]] = {}
+        waiting: dict[int, tuple[Future[Float32Array], Hashable]] = {}
         while True:
             self._take(batch, waiting, block=not batch)
             owners = {owner for _future, owner in waiting.values()}
@@ -74,8 +73,8 @@ class SharedStreams:
 
     def _take(
         self,
-        batch: StreamBatch,
-        waiting: dict[Hashable, tuple[Future[np.ndarray], Hashable]],
+        batch: StreamBatch[int],
+        waiting: dict[int, tuple[Future[Float32Array], Hashable]],
         block: bool,
     ) -> None:
         """Fill free rows from the queue; with an empty batch, wait for the first stream."""

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -29,7 +30,14 @@ from shared.speech.ctc import (
     pyctcdecode_labels,
 )
 from shared.speech.device import cpu_threads, resolve_device, resolve_plan
-from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions, EngineInfo, Segment
+from shared.speech.engines.base import (
+    SAMPLE_RATE,
+    ChunkResult,
+    DecodeOptions,
+    EngineInfo,
+    Float32Array,
+    Segment,
+)
 from shared.speech.engines.onnx_runtime import OnnxEncoder, load_encoder, onnx_available
 
 _CUDA_BATCH_SIZE = 8
@@ -62,8 +70,8 @@ def plan_batches(lengths: list[int], batch_size: int, pad: bool) -> list[list[in
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     groups: list[list[int]] = []
     for index in order:
-        last = groups[-1] if groups else None
-        fits = last is not None and len(last) < batch_size
+        last = groups[-1] if groups else []  # groups are never empty lists
+        fits = 0 < len(last) < batch_size
         if fits and (pad or lengths[last[0]] == lengths[index]):
             last.append(index)
         else:
@@ -80,7 +88,7 @@ def _load(model: str, device: torch.device) -> tuple[Wav2Vec2Processor, Wav2Vec2
     try:
         processor = Wav2Vec2Processor.from_pretrained(model)
         network = Wav2Vec2ForCTC.from_pretrained(model, dtype=torch.float32)
-        network.to(device).eval()
+        network.to(device).eval()  # type: ignore[arg-type]  # transformers' .to is typed unbound
     except Exception as exc:  # from_pretrained raises a dozen unrelated exception types
         raise SttError(
             ErrorCode.MODEL_LOAD_FAILED,
@@ -120,7 +128,10 @@ class Wav2Vec2Engine:
         self.dtype = self.plan.dtype
         self.processor, self.model = _load(model, self.device)
         config = self.model.config
-        self.vocab = CtcVocab.from_tokenizer(self.processor.tokenizer, config.vocab_size)
+        if config.vocab_size is None:  # Wav2Vec2ForCTC refuses to build without one
+            raise SttError(ErrorCode.MODEL_LOAD_FAILED, f"{model!r} has no vocabulary size")
+        self.vocab_size: int = config.vocab_size
+        self.vocab = CtcVocab.from_tokenizer(self.processor.tokenizer, self.vocab_size)
         self.frame_s = config.inputs_to_logits_ratio / SAMPLE_RATE
         self.pads = (
             self.plan.runtime == "torch"  # the ONNX encoder takes no mask: never pad for it
@@ -172,10 +183,13 @@ class Wav2Vec2Engine:
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     def _frames(self, lengths: list[int]) -> list[int]:
-        counts = self.model._get_feat_extract_output_lengths(torch.tensor(lengths))
+        # an int64 tensor, which torch's types do not tell apart as a LongTensor
+        counts = self.model._get_feat_extract_output_lengths(
+            cast(torch.LongTensor, torch.tensor(lengths))
+        )
         return [max(int(n), 0) for n in counts]
 
-    def _forward(self, chunks: list[np.ndarray], frames: list[int]) -> list[np.ndarray]:
+    def _forward(self, chunks: list[Float32Array], frames: list[int]) -> list[Float32Array]:
         """One model call; padding (when any) comes with the attention mask the model expects."""
         inputs = self.processor(
             chunks, sampling_rate=SAMPLE_RATE, padding=True, return_tensors="pt"
@@ -194,7 +208,7 @@ class Wav2Vec2Engine:
         log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
         return [np.ascontiguousarray(row[:n]) for row, n in zip(log_probs, frames, strict=True)]
 
-    def logits(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
+    def logits(self, chunks: list[Float32Array]) -> list[Float32Array]:
         """Per chunk, float32 ``frames x vocab`` log-probabilities, trimmed to its own frames.
 
         Chunks too short for one frame (under 25 ms) get an empty matrix without a model call.
@@ -203,7 +217,7 @@ class Wav2Vec2Engine:
         if any(chunk.ndim != 1 for chunk in audio):
             raise ValueError("chunks must be 1-D mono float32 arrays at 16 kHz")
         frames = self._frames([len(chunk) for chunk in audio]) if audio else []
-        out = [np.zeros((0, self.model.config.vocab_size), np.float32) for _ in audio]
+        out = [np.zeros((0, self.vocab_size), np.float32) for _ in audio]
         live = [i for i, count in enumerate(frames) if count > 0]
         groups = plan_batches([len(audio[i]) for i in live], self.batch_size, self.pads)
         for group in groups:
@@ -214,12 +228,12 @@ class Wav2Vec2Engine:
                 out[i] = row
         return out
 
-    def decode(self, log_probs: np.ndarray, options: DecodeOptions) -> CtcDecoding:
+    def decode(self, log_probs: Float32Array, options: DecodeOptions) -> CtcDecoding:
         lm = (self.lm_path, self.lm_alpha, self.lm_beta)
         return decode(log_probs, self.vocab, options, lm, self.frame_s)
 
     def transcribe_batch(
-        self, chunks: list[np.ndarray], options: DecodeOptions
+        self, chunks: list[Float32Array], options: DecodeOptions
     ) -> list[ChunkResult]:
         """Greedy (default) or beam decoding; one Segment per non-empty chunk, holding its words."""
         results = []

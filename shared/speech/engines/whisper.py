@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 
 from shared.errors import ErrorCode, SttError
-from shared.speech.engines.base import ChunkResult, DecodeOptions, EngineInfo, Segment, Word
+from shared.speech.engines.base import (
+    ChunkResult,
+    DecodeOptions,
+    EngineInfo,
+    Float32Array,
+    Segment,
+    Word,
+)
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 _LICENSE_LINE = re.compile(r"^license:\s*['\"]?([\w.+-]+)", re.MULTILINE)
@@ -73,12 +80,12 @@ class WhisperEngine:
         )
 
     def transcribe_batch(
-        self, chunks: list[np.ndarray], options: DecodeOptions
+        self, chunks: list[Float32Array], options: DecodeOptions
     ) -> list[ChunkResult]:
         """Each chunk decoded on its own (no cross-chunk context); prefer whole-file input."""
         return [self.transcribe_file_audio(chunk, options) for chunk in chunks]
 
-    def transcribe_file_audio(self, audio: np.ndarray, options: DecodeOptions) -> ChunkResult:
+    def transcribe_file_audio(self, audio: Float32Array, options: DecodeOptions) -> ChunkResult:
         """Whole recording through faster-whisper's sequential long-form decoding."""
         samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
         if samples.size == 0:
