@@ -32,6 +32,7 @@ COPY migrations ./migrations
 COPY shared ./shared
 COPY worker ./worker
 COPY api ./api
+COPY stt_cli ./stt_cli
 RUN pip install --no-deps -e .
 
 USER stt
@@ -88,6 +89,7 @@ COPY migrations ./migrations
 COPY shared ./shared
 COPY worker ./worker
 COPY api ./api
+COPY stt_cli ./stt_cli
 RUN pip install --no-deps -e .
 
 USER stt

@@ -224,7 +224,7 @@ def drop_database(name: str) -> None:
 def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", *command], cwd=ROOT, env=env,
+            [sys.executable, "-m", "stt_cli", *command], cwd=ROOT, env=env,
             stdout=out, stderr=subprocess.STDOUT,
         )
 

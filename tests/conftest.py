@@ -119,7 +119,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory, tiny_model_dir) -> I
 def start_worker(stack: Stack, log_path: Path, pool: str = "prefork") -> subprocess.Popen:
     env = {**os.environ, **stack.env, "PYTHONUNBUFFERED": "1"}
     # The production entry point: queues and hostname come from the settings (STT_WORKER_MODEL...).
-    cmd = [sys.executable, "-m", "shared.cli", "worker", "--pool", pool]
+    cmd = [sys.executable, "-m", "stt_cli", "worker", "--pool", pool]
     log = log_path.open("ab")
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 

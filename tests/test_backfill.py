@@ -199,7 +199,7 @@ def test_ctrl_c_then_rerun_loses_and_duplicates_nothing(stack, worker, sessions,
     files = make_files(folder, 20)
     env = {**os.environ, **stack.env, "STT_BACKFILL_POLL_S": "0.1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "backfill", str(folder), "--max-in-flight", "1"],
+        [sys.executable, "-m", "stt_cli", "backfill", str(folder), "--max-in-flight", "1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     peak = [0]
@@ -263,7 +263,7 @@ def test_failed_files_are_kept_unless_retry_is_asked(stack, worker, sessions):
 def test_command_line_errors_exit_2(stack, tmp_path):
     env = {**os.environ, **stack.env}
     outside = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "backfill", str(tmp_path)],
+        [sys.executable, "-m", "stt_cli", "backfill", str(tmp_path)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
     assert outside.returncode == 2 and "path_not_allowed" in outside.stderr

@@ -368,7 +368,7 @@ def test_stt_reconcile_once_prints_its_report(rig, clips):
     backdate(rig, job_id, created_at=3600)
     env = {**os.environ, **rig.stack.env}
     done = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "reconcile", "--once"],
+        [sys.executable, "-m", "stt_cli", "reconcile", "--once"],
         env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr

@@ -338,7 +338,7 @@ def _bearer(key: str) -> dict[str, str]:
 
 
 def test_without_keys_the_api_is_open(client, capsys, stack):
-    from shared.cli import warn_if_open
+    from stt_cli.service import warn_if_open
 
     assert client.get("/v1/jobs").status_code == 200
     warn_if_open(stack.settings)
@@ -432,7 +432,7 @@ def test_a_key_sees_only_its_own_batches(stack, audio_root):
 
 def _cli(stack, monkeypatch, capsys, *argv: str) -> tuple[int, str, str]:
     """`stt ...` in-process (the real entry point), with the stack's environment."""
-    from shared.cli import main
+    from stt_cli.main import main
 
     for name, value in stack.env.items():
         monkeypatch.setenv(name, value)
@@ -534,7 +534,7 @@ def test_server_logs_carry_no_key(stack, tmp_path):
     log = tmp_path / "api.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "api"],
+            [sys.executable, "-m", "stt_cli", "api"],
             cwd=ROOT,
             env=env,
             stdout=out,
