@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass
 
@@ -20,16 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.settings import valid_key_name
 from shared.store.tables import ApiKey, utcnow
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-HASH_RE = re.compile(r"[0-9a-f]{64}")
 KEY_PREFIX = "stt_"
 # The stored lookup prefix: "stt_" plus 8 random characters. It finds the row and is shown by
 # `stt apikey list`; the remaining 35 characters (~210 bits) stay secret.
 PREFIX_LEN = 12
 MAX_KEY_LEN = 256
-_FORMAT = "STT_API_KEYS entries are name:sha256hex (the SHA-256 of a key, never the key itself)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,34 +43,6 @@ def hash_key(key: str) -> str:
 
 def generate_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def valid_name(name: str) -> bool:
-    return NAME_RE.fullmatch(name) is not None
-
-
-def parse_configured_keys(value: object) -> dict[str, str]:
-    """``"a:<sha256>,b:<sha256>"`` (or a list of those, or a dict) -> {name: sha256}.
-
-    Raises ValueError without echoing the value: a plaintext key pasted here must not end up in
-    a log line or a traceback.
-    """
-    if isinstance(value, dict):
-        pairs = list(value.items())
-    else:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple):
-            raise ValueError(_FORMAT)
-        pairs = [str(item).strip().partition(":")[::2] for item in items if str(item).strip()]
-    keys: dict[str, str] = {}
-    for name, digest in pairs:
-        name, digest = str(name).strip(), str(digest).strip().lower()
-        if not valid_name(name) or HASH_RE.fullmatch(digest) is None:
-            raise ValueError(_FORMAT)
-        if name in keys:
-            raise ValueError("STT_API_KEYS names a key twice")
-        keys[name] = digest
-    return keys
 
 
 def keys_configured(configured: dict[str, str], session: Session) -> bool:
@@ -111,7 +80,7 @@ def authenticate(presented: str, configured: dict[str, str], session: Session) -
 
 def create_key(session: Session, name: str, configured: dict[str, str]) -> str:
     """Store a new key under ``name`` and return it: the only time it is ever seen."""
-    if not valid_name(name):
+    if not valid_key_name(name):
         raise ValueError("a key name is 1-64 letters, digits, '.', '_' or '-'")
     if name in configured:
         raise ValueError(f"{name!r} is already configured in STT_API_KEYS")

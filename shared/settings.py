@@ -7,6 +7,7 @@ from ``make run``: SQLite and a filesystem broker under ``var/``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -30,6 +31,43 @@ def _mask_url_password(url: str) -> str:
     if not sep or not at or ":" not in userinfo:
         return url
     return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+# The settings own the format of their variables; ``shared.apikeys`` applies the same name rule
+# to the keys ``stt apikey create`` stores.
+KEY_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+KEY_HASH_RE = re.compile(r"[0-9a-f]{64}")
+_KEYS_FORMAT = (
+    "STT_API_KEYS entries are name:sha256hex (the SHA-256 of a key, never the key itself)"
+)
+
+
+def valid_key_name(name: str) -> bool:
+    return KEY_NAME_RE.fullmatch(name) is not None
+
+
+def parse_configured_keys(value: object) -> dict[str, str]:
+    """``"a:<sha256>,b:<sha256>"`` (or a list of those, or a dict) -> {name: sha256}.
+
+    Raises ValueError without echoing the value: a plaintext key pasted here must not end up in
+    a log line or a traceback.
+    """
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError(_KEYS_FORMAT)
+        pairs = [str(item).strip().partition(":")[::2] for item in items if str(item).strip()]
+    keys: dict[str, str] = {}
+    for name, digest in pairs:
+        name, digest = str(name).strip(), str(digest).strip().lower()
+        if not valid_key_name(name) or KEY_HASH_RE.fullmatch(digest) is None:
+            raise ValueError(_KEYS_FORMAT)
+        if name in keys:
+            raise ValueError("STT_API_KEYS names a key twice")
+        keys[name] = digest
+    return keys
 
 
 class Settings(BaseSettings):
@@ -135,6 +173,8 @@ class Settings(BaseSettings):
     @classmethod
     def _webhook_secrets_valid(cls, value: list[str]) -> list[str]:
         """A malformed secret stops the process at start, not at the first delivery."""
+        # The one rule the settings borrow: shared.webhook_signing imports nothing at all (a
+        # receiver may copy the file), so this points at a leaf, never back up the layers.
         from shared.webhook_signing import secret_key
 
         for secret in value:
@@ -160,8 +200,6 @@ class Settings(BaseSettings):
     @classmethod
     def _api_keys(cls, value: object) -> object:
         """Parse and check at start: a plaintext key or a typo stops the process, unechoed."""
-        from shared.apikeys import parse_configured_keys
-
         return parse_configured_keys(value)
 
     # --- reliability --------------------------------------------------------------
