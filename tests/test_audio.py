@@ -17,18 +17,15 @@ from hypothesis import strategies as st
 
 from shared.errors import ErrorCode, SttError
 from shared.speech import audio
-from shared.speech.audio import (
-    SUPPORTED_FORMATS,
+from shared.speech.audio import SUPPORTED_FORMATS, detect_format, iter_decoded, sniff_format
+from shared.speech.engines.base import SAMPLE_RATE
+from shared.speech.processed_wav import (
     PreparedAudio,
-    detect_format,
-    iter_decoded,
     iter_wav_blocks,
     load_wav,
     peak_normalise,
     prepare_audio,
-    sniff_format,
 )
-from shared.speech.engines.base import SAMPLE_RATE
 from tests.audio_factory import AUDIO_FORMATS, speechlike, tone, write_audio
 
 CONTAINER = {"wav": "wav", "flac": "flac", "ogg": "ogg", "opus": "ogg", "mp3": "mp3", "m4a": "m4a"}

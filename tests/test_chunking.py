@@ -18,17 +18,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.speech.chunking import (
-    Chunk,
-    StreamChunker,
-    iter_chunks,
-    keep_between,
-    merge_results,
-    plan_chunks,
-    shift_result,
-    stitch,
-)
+from shared.speech.chunking import Chunk, StreamChunker, iter_chunks, plan_chunks
 from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, Segment, Word
+from shared.speech.stitching import keep_between, merge_results, shift_result, stitch
 from shared.speech.vad import SpeechDetector
 
 SR = SAMPLE_RATE

@@ -11,14 +11,9 @@ import pytest
 from transformers import Wav2Vec2CTCTokenizer
 
 from shared.errors import ErrorCode, SttError
-from shared.speech.ctc import (
-    CtcVocab,
-    beam_decode,
-    get_decoder,
-    greedy_decode,
-    pyctcdecode_labels,
-    read_unigrams,
-)
+from shared.speech.ctc import greedy_decode
+from shared.speech.ctc_base import CtcVocab
+from shared.speech.ctc_beam import beam_decode, get_decoder, pyctcdecode_labels, read_unigrams
 from tests.tiny_models import VI_VOCAB
 
 Frame = str | dict[str, float]

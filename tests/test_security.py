@@ -281,7 +281,7 @@ LOW_RATE_BOMB = """
 import resource, sys
 from pathlib import Path
 from worker.processing import memory_bound
-from shared.speech.audio import prepare_audio
+from shared.speech.processed_wav import prepare_audio
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     with memory_bound(256):

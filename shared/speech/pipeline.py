@@ -25,8 +25,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from shared.settings import Settings
-from shared.speech.audio import iter_wav_blocks, load_wav, prepare_audio
-from shared.speech.chunking import Chunk, iter_chunks, stitch
+from shared.speech.chunking import Chunk, iter_chunks
 from shared.speech.engines.base import (
     SAMPLE_RATE,
     ChunkResult,
@@ -40,6 +39,8 @@ from shared.speech.engines.base import (
 )
 from shared.speech.engines.loader import load_serving_engine
 from shared.speech.prefetch import prefetch
+from shared.speech.processed_wav import iter_wav_blocks, load_wav, prepare_audio
+from shared.speech.stitching import stitch
 from shared.speech.vad import SpeechDetector, default_detector
 
 ProgressFn = Callable[[float], None]

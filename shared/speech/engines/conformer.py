@@ -19,13 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.errors import ErrorCode, SttError
-from shared.speech.ctc import (
-    CtcDecoding,
-    CtcVocab,
-    decode,
-    get_decoder,
-    pyctcdecode_labels,
-)
+from shared.speech.ctc import decode
+from shared.speech.ctc_base import CtcDecoding, CtcVocab
+from shared.speech.ctc_beam import get_decoder, pyctcdecode_labels
 from shared.speech.device import cpu_threads
 from shared.speech.engines.base import (
     ChunkResult,

@@ -22,13 +22,9 @@ import torch
 from transformers import Wav2Vec2ForCTC, Wav2Vec2Processor
 
 from shared.errors import ErrorCode, SttError
-from shared.speech.ctc import (
-    CtcDecoding,
-    CtcVocab,
-    decode,
-    get_decoder,
-    pyctcdecode_labels,
-)
+from shared.speech.ctc import decode
+from shared.speech.ctc_base import CtcDecoding, CtcVocab
+from shared.speech.ctc_beam import get_decoder, pyctcdecode_labels
 from shared.speech.device import cpu_threads, resolve_device, resolve_plan
 from shared.speech.engines.base import (
     SAMPLE_RATE,
