@@ -171,7 +171,8 @@ def job_totals(sessions: sessionmaker[Session]) -> dict[str, tuple[int, float]]:
     query = select(Job.status, func.count(), func.coalesce(func.sum(Job.duration_s), 0.0))
     with sessions() as session:
         rows = session.execute(query.group_by(Job.status)).all()
-    return {status: (int(n), float(seconds)) for status, n, seconds in rows}
+    # ``seconds`` is never None (coalesce), though typed like the nullable column it sums
+    return {status: (int(n), float(seconds or 0.0)) for status, n, seconds in rows}
 
 
 def queue_names(settings: Settings) -> list[str]:

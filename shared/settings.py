@@ -8,8 +8,9 @@ from ``make run``: SQLite and a filesystem broker under ``var/``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -17,6 +18,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_MODEL = "khanhld/wav2vec2-base-vietnamese-160h"
 
 
+@overload
+def _split_list(value: str) -> list[str]: ...
+@overload
+def _split_list(value: object) -> object: ...
 def _split_list(value: object) -> object:
     """Accept a comma-separated string (how lists arrive from the environment) or a real list."""
     if isinstance(value, str):
@@ -231,7 +236,7 @@ class Settings(BaseSettings):
     @classmethod
     def _named_models(cls, value: object) -> object:
         if isinstance(value, str):
-            pairs = (item.partition("=") for item in _split_list(value))  # type: ignore[union-attr]
+            pairs = (item.partition("=") for item in _split_list(value))
             return {name.strip(): spec.strip() for name, _, spec in pairs}
         return value
 
@@ -251,7 +256,7 @@ class Settings(BaseSettings):
         self.allowed_audio_roots = [p.resolve() for p in self.allowed_audio_roots]
         return self
 
-    def __repr_args__(self):  # noqa: ANN204 - pydantic's signature
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:  # pydantic's signature
         """Passwords in URLs stay out of logs and tracebacks that print the settings."""
         for name, value in super().__repr_args__():
             if name in ("database_url", "broker_url") and isinstance(value, str):
@@ -275,6 +280,6 @@ class Settings(BaseSettings):
         return self.max_duration_bulk_s if queue.startswith("bulk") else self.max_duration_s
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment; keyword overrides win (tests use them)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    return Settings(**overrides)

@@ -174,10 +174,10 @@ class _Run:
         self.tally.add(outcome)
         if self.tally.handled % SAVE_EVERY == 0:  # GET /v1/batches/{id} shows it as it goes
             save_batch(self.sessions, self.batch_id, self.tally)
-        pending = outcome.job_id is not None and outcome.job_status not in TERMINAL
-        if pending:
-            self.in_flight.add(outcome.job_id)  # type: ignore[arg-type]
-        self.progress.submitted(final=not pending)
+        pending_id = outcome.job_id if outcome.job_status not in TERMINAL else None
+        if pending_id is not None:
+            self.in_flight.add(pending_id)
+        self.progress.submitted(final=pending_id is None)
         if self.request.out is not None and outcome.state is not ItemState.IGNORED:
             error = outcome.error.to_dict()["error"] if outcome.error else None
             self.lines.append(ResultLine(outcome.item.path, outcome.job_id, error))

@@ -36,6 +36,7 @@ from shared.jobs.records import Submission, create_job
 from shared.settings import Settings
 from shared.speech.audio import detect_format
 from shared.speech.engines.base import auto_decoding
+from shared.store.sessions import rowcount
 from shared.store.tables import Job, JobStatus, utcnow
 
 BULK = "bulk"
@@ -167,14 +168,15 @@ class Submitter:
 
     def _reset(self, session: Session, job: Job) -> bool:
         """Back to queued, conditionally: another run retrying it at once resets it only once."""
-        reset = session.execute(
+        reset = rowcount(
+            session,
             update(Job)
             .where(Job.id == job.id, Job.status == JobStatus.FAILED)
             .values(
                 status=JobStatus.QUEUED, attempts=0, progress=0.0, error_code=None,
                 error_message=None, started_at=None, finished_at=None, enqueued_at=None,
             )
-        ).rowcount
+        )
         session.commit()
         return bool(reset)
 

@@ -28,6 +28,7 @@ from shared.delivery.schedule import AttemptResult, Outcome
 from shared.errors import ErrorCode, SttError
 from shared.jobs.events import event_id
 from shared.settings import Settings
+from shared.store.sessions import rowcount
 from shared.store.tables import TERMINAL, DeliveryState, Job, WebhookDelivery, utcnow
 
 SWEEP_BATCH = 100
@@ -118,11 +119,12 @@ def claim_due(session: Session, now: datetime, lease_s: float) -> list[int]:
     ).all()
     claimed = []
     for delivery_id in candidates:
-        hit = session.execute(
+        hit = rowcount(
+            session,
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id, _due(now, lease_s))
             .values(enqueued_at=now)
-        ).rowcount
+        )
         if hit:
             claimed.append(delivery_id)
     return claimed
@@ -147,7 +149,8 @@ def claim_for_sending(
 ) -> Claim | None:
     """Take the attempt for this sender, or None: already sent, being sent, or unknown."""
     token = uuid.uuid4().hex
-    taken = session.execute(
+    taken = rowcount(
+        session,
         update(WebhookDelivery)
         .where(
             WebhookDelivery.id == delivery_id,
@@ -155,7 +158,7 @@ def claim_for_sending(
             or_(WebhookDelivery.sending_until.is_(None), WebhookDelivery.sending_until <= now),
         )
         .values(claim_token=token, sending_until=now + timedelta(seconds=send_lease_s(settings)))
-    ).rowcount
+    )
     if not taken:
         return None
     row = session.get_one(WebhookDelivery, delivery_id)
@@ -172,7 +175,8 @@ def record_outcome(
 ) -> bool:
     """Write the attempt's result once (only while the claim is ours) and queue the next one."""
     error = result.error[:ERROR_CHARS] if result.error else None
-    done = session.execute(
+    done = rowcount(
+        session,
         update(WebhookDelivery)
         .where(
             WebhookDelivery.id == claim.delivery_id,
@@ -184,7 +188,7 @@ def record_outcome(
             latency_ms=result.latency_ms, error=error, next_attempt_at=outcome.next_attempt_at,
             sending_until=None,
         )
-    ).rowcount
+    )
     if done and outcome.state == DeliveryState.FAILED:
         session.add(
             WebhookDelivery(

@@ -44,7 +44,8 @@ def enqueue_delivery(celery: Celery, settings: Settings, delivery_id: int, queue
     try:
         celery.send_task(
             DELIVER_WEBHOOK_TASK, args=[delivery_id], queue=delivery_queue(queue),
-            soft_time_limit=lease, time_limit=lease + 30,
+            soft_time_limit=lease,  # type: ignore[arg-type]  # float seconds work; hinted int
+            time_limit=lease + 30,  # type: ignore[arg-type]  # float seconds work; hinted int
             retry=True, retry_policy=PUBLISH_RETRY,
         )
     except Exception as exc:  # noqa: BLE001 - the row stays due; the sweeper retries the send

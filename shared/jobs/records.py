@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import ErrorCode, SttError
 from shared.jobs.events import record_event
+from shared.store.sessions import rowcount
 from shared.store.tables import TERMINAL, Job, JobStatus, utcnow
 
 
@@ -166,11 +167,12 @@ def cancel_or_delete(session: Session, job: Job, data_dir: Path) -> str:
     """Cancel a queued job; delete a finished one and its files. Returns what was done."""
     if job.status == JobStatus.QUEUED:
         # Conditional, so a worker claiming the job at this instant wins cleanly or loses cleanly.
-        canceled = session.execute(
+        canceled = rowcount(
+            session,
             update(Job)
             .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
             .values(status=JobStatus.CANCELED, finished_at=utcnow())
-        ).rowcount
+        )
         if canceled:  # the canceled event commits with the status: no crash can drop it
             record_event(session, job.id, JobStatus.CANCELED)
         session.commit()
