@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shared.logs import configure_logging
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings)
-    handlers = {
+    handlers: dict[str, Callable[[], int]] = {
         "run": lambda: run_all(settings),
         "api": lambda: serve_api(settings),
         "worker": lambda: run_worker(settings, args.pool),

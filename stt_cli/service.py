@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import NoReturn
 
 from shared.jobs.routing import worker_settings
 from shared.settings import Settings
@@ -51,9 +52,8 @@ def worker_command(settings: Settings, pool: str = "prefork") -> list[str]:
     ]
 
 
-def run_worker(settings: Settings, pool: str) -> int:
-    os.execv(sys.executable, worker_command(settings, pool))
-    return 0  # not reached
+def run_worker(settings: Settings, pool: str) -> NoReturn:
+    os.execv(sys.executable, worker_command(settings, pool))  # replaces this process
 
 
 def run_all(settings: Settings) -> int:
