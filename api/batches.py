@@ -18,30 +18,32 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.auth import current_owner
+from api.request_models import BatchPageQuery, BatchRequest
 from api.serialize import job_json
 from api.services import services
-from api.submission import _callback_url, _metadata, decoding_options, request_fields
+from api.submission import request_fields
 from shared.backfill.batches import load_batch, submit_batch
 from shared.backfill.items import Item, Outcome
-from shared.errors import ErrorCode, SttError
 from shared.jobs.records import _decode_cursor, encode_cursor
 from shared.store.tables import Batch, BatchState, Job, JobStatus
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
-DEFAULT_PAGE, MAX_PAGE = 100, 500
 UNFINISHED = (JobStatus.QUEUED, JobStatus.PROCESSING)
 
 
 @bp.post("")
 def create_batch():  # noqa: ANN201
     svc = services()
-    fields = request_fields(request)
-    meta = _metadata(fields.get("metadata"))
-    callback_url, options = _callback_url(fields.get("callback_url")), decoding_options(fields)
-    items = _items(fields.get("paths"), svc.settings.batch_max_paths, meta)
+    checked = BatchRequest.model_validate(
+        request_fields(request), context={"settings": svc.settings}
+    )
+    meta = checked.metadata
+    # A non-string entry becomes a path no file has, and is rejected as an item like any other.
+    items = [Item(path if isinstance(path, str) else "", meta) for path in checked.paths]
     batch_id, outcomes = submit_batch(
         svc.settings, svc.sessions, svc.celery, items, source="api", meta=meta,
-        callback_url=callback_url, options=options, owner=current_owner(),
+        callback_url=checked.callback_url, options=checked.decoding_options(),
+        owner=current_owner(),
     )
     with svc.sessions() as session:
         body = batch_json(session, load_batch(session, batch_id))
@@ -54,10 +56,10 @@ def create_batch():  # noqa: ANN201
 
 @bp.get("/<batch_id>")
 def get_batch(batch_id: str):  # noqa: ANN201
-    limit = _limit(request.args.get("limit", DEFAULT_PAGE))
+    page = BatchPageQuery.model_validate(request.args.to_dict())
     with services().sessions() as session:
         batch = load_batch(session, batch_id, current_owner())
-        jobs, cursor = _jobs_page(session, batch.id, limit, request.args.get("cursor"))
+        jobs, cursor = _jobs_page(session, batch.id, page.limit, page.cursor)
         body = batch_json(session, batch)
         body["jobs"] = [job_json(job) for job in jobs]
         body["next_cursor"] = cursor
@@ -84,19 +86,6 @@ def batch_json(session: Session, batch: Batch) -> dict[str, Any]:
         "submitted_at": batch.submitted_at.isoformat() if batch.submitted_at else None,
         "links": {"self": url_for("batches.get_batch", batch_id=batch.id, _external=True)},
     }
-
-
-def _items(raw: Any, cap: int, meta: dict[str, Any]) -> list[Item]:
-    if not isinstance(raw, list) or not raw:
-        raise SttError(ErrorCode.INVALID_REQUEST, "`paths` must be a non-empty JSON list")
-    if len(raw) > cap:
-        raise SttError(
-            ErrorCode.BATCH_TOO_LARGE,
-            f"{len(raw)} paths; at most {cap} per batch (STT_BATCH_MAX_PATHS): split the list,"
-            " or use `stt backfill` on the server",
-        )
-    # A non-string entry becomes a path no file has, and is rejected as an item like any other.
-    return [Item(item if isinstance(item, str) else "", meta) for item in raw]
 
 
 def _result(outcome: Outcome) -> dict[str, Any]:
@@ -127,10 +116,3 @@ def _jobs_page(
     jobs = list(session.scalars(query.limit(limit + 1)))
     next_cursor = encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
     return jobs[:limit], next_cursor
-
-
-def _limit(raw: Any) -> int:
-    try:
-        return max(1, min(int(raw), MAX_PAGE))
-    except (TypeError, ValueError) as exc:
-        raise SttError(ErrorCode.INVALID_REQUEST, "limit must be an integer") from exc

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from api.auth import current_owner
 from api.deliveries import forget_deliveries, notify_terminal, set_payload_mode
 from api.errors import error_response
+from api.request_models import JobListQuery, TranscriptQuery
 from api.serialize import job_json
 from api.services import Services, services
 from api.submission import build_submission, callback_payload_mode, request_fields
@@ -24,7 +25,6 @@ from shared.speech.formats import render, segments_from_json
 from shared.store.tables import Job, JobStatus, utcnow
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/jobs")
-MAX_PAGE = 200
 log = logging.getLogger(__name__)
 
 
@@ -106,14 +106,10 @@ def create_job():  # noqa: ANN201
 
 @bp.get("")
 def list_jobs():  # noqa: ANN201
-    try:
-        limit = max(1, min(int(request.args.get("limit", 50)), MAX_PAGE))
-    except ValueError as exc:
-        raise SttError(ErrorCode.INVALID_REQUEST, "limit must be an integer") from exc
+    query = JobListQuery.model_validate(request.args.to_dict())
     with services().sessions() as session:
         jobs, cursor = job_store.list_jobs(
-            session, request.args.get("status"), limit, request.args.get("cursor"),
-            owner=current_owner(),
+            session, query.status, query.limit, query.cursor, owner=current_owner()
         )
         return jsonify({"jobs": [job_json(j) for j in jobs], "next_cursor": cursor})
 
@@ -143,7 +139,7 @@ def get_transcript(job_id: str):  # noqa: ANN201
         job = job_store.get_job(session, job_id, current_owner())
         if job.status != JobStatus.COMPLETED:
             raise SttError(ErrorCode.JOB_NOT_FINISHED, f"the job is {job.status}, not completed")
-        fmt = request.args.get("format", "txt")
+        fmt = TranscriptQuery.model_validate(request.args.to_dict()).format
         result = job.result or {}
         try:
             segments = segments_from_json(result.get("segments", []))

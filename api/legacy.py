@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Blueprint, jsonify, request
 
 from api.jobs import submit_job
+from api.request_models import LegacyQuery
 from api.services import services
 from api.submission import request_fields
 from shared.errors import HTTP_STATUS, ErrorCode, SttError
@@ -26,7 +27,8 @@ POLL_S = 0.2
 def wav2vec2():  # noqa: ANN201
     settings = services().settings
     fields = request_fields(request)
-    audio_path = fields.get("path") or fields.get("audio_path")
+    query = LegacyQuery.model_validate(fields)
+    audio_path = query.path or query.audio_path
     trusted: tuple[Path, ...] = ()
     if not audio_path and "file" not in request.files:
         if settings.default_audio is None:

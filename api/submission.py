@@ -7,7 +7,6 @@ queued; what only decoding can find (corrupt data, length, silence) fails the jo
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,69 +14,31 @@ from typing import Any
 from flask import Request
 from werkzeug.datastructures import FileStorage
 
-from api.services import services
+from api.field_rules import callback_payload, check_text, parse_json
+from api.request_models import JobRequest
 from shared.apikeys import scoped_idempotency_key
-from shared.delivery.callbacks import PAYLOAD_MODES, accept_callback_url
 from shared.errors import ErrorCode, SttError
 from shared.jobs.paths import resolve_allowed
 from shared.jobs.records import Submission, job_dir
-from shared.jobs.routing import BASE_QUEUES, queue_for, resolve_model
+from shared.jobs.routing import queue_for
 from shared.settings import Settings
 from shared.speech.audio import detect_format, sniff_format
 
 HEAD_BYTES = 64
-MAX_METADATA_BYTES = 16 * 1024
 MAX_IDEMPOTENCY_KEY = 128
-MAX_NESTING = 32  # JSON levels in a request (metadata included)
-DECODERS = ("greedy", "beam")
 
 
 def request_fields(request: Request) -> dict[str, Any]:
     """Form fields, a JSON object body, then the query string (the legacy route sends those)."""
     fields: dict[str, Any] = dict(request.args.items())
     if request.is_json:
-        body = _parse_json(request.get_data(cache=True), "the JSON body")
+        body = parse_json(request.get_data(cache=True), "the JSON body")
         if not isinstance(body, dict):
             raise SttError(ErrorCode.INVALID_REQUEST, "the JSON body must be an object")
         fields.update(body)
     fields.update(request.form.items())
     check_text(fields)
     return fields
-
-
-def check_text(value: Any) -> None:
-    """Refuse what would otherwise come back as a 500: lone surrogates (a JSON "\\ud800"
-    escape), which no database stores and no answer can encode, and nesting deep enough to
-    exhaust the stack of whatever serialises it next. Iterative, so depth itself is safe."""
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if depth > MAX_NESTING:
-            raise SttError(ErrorCode.INVALID_REQUEST, f"JSON nested over {MAX_NESTING} levels")
-        if isinstance(item, str):
-            _check_unicode(item)
-        elif isinstance(item, dict):
-            pending.extend((key, depth + 1) for key in item)
-            pending.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            pending.extend((child, depth + 1) for child in item)
-
-
-def _check_unicode(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise SttError(
-            ErrorCode.INVALID_REQUEST, "the request contains invalid Unicode (lone surrogate)"
-        ) from exc
-
-
-def _parse_json(text: str | bytes, what: str) -> Any:
-    """json.loads, with a too-deep document answered 400 (it raises RecursionError)."""
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise SttError(ErrorCode.INVALID_REQUEST, f"{what} is not valid JSON") from exc
 
 
 def build_submission(
@@ -88,16 +49,18 @@ def build_submission(
     extra_roots: tuple[Path, ...] = (),
     owner: str | None = None,
 ) -> Submission:
-    """``owner``: the calling API key's name (None while the API is open); the job is its own."""
+    """``owner``: the calling API key's name (None while the API is open); the job is its own.
+
+    The fields are checked here, after the queue's room (api/jobs.py), and the header after
+    them: the order decides which error a request with several mistakes gets."""
     job_id = uuid.uuid4()
-    base = _choice(fields.get("queue", "interactive"), BASE_QUEUES, "queue")
-    queue = queue_for(base, resolve_model(settings, _model_name(fields.get("model"))).name)
+    checked = JobRequest.model_validate(fields, context={"settings": settings})
     common: dict[str, Any] = {
         "job_id": job_id,
-        "queue": queue,
-        "meta": _metadata(fields.get("metadata")),
-        "callback_url": _callback_url(fields.get("callback_url"), settings),
-        "options": decoding_options(fields),
+        "queue": queue_for(checked.queue, checked.model),
+        "meta": checked.metadata,
+        "callback_url": checked.callback_url,
+        "options": checked.decoding_options(),
         "idempotency_key": scoped_idempotency_key(owner, _idempotency_key(request)),
         "api_key_id": owner,
     }
@@ -109,15 +72,6 @@ def build_submission(
     raise SttError(ErrorCode.MISSING_AUDIO, "send an audio file as `file` or an `audio_path`")
 
 
-def _model_name(raw: Any) -> str | None:
-    """A model name, or None for the default; a JSON list or object is refused, not a 500."""
-    if raw is None or raw == "":
-        return None
-    if not isinstance(raw, str):
-        raise SttError(ErrorCode.INVALID_REQUEST, "model must be a string")
-    return raw
-
-
 def _idempotency_key(request: Request) -> str | None:
     """The header, bounded: the stored key (scoped by owner) must fit its 255-character column."""
     raw = request.headers.get("Idempotency-Key") or None
@@ -127,21 +81,6 @@ def _idempotency_key(request: Request) -> str | None:
             f"Idempotency-Key is at most {MAX_IDEMPOTENCY_KEY} printable characters",
         )
     return raw
-
-
-def decoding_options(fields: dict[str, Any]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if "decoder" in fields:
-        options["decoder"] = _choice(fields["decoder"], DECODERS, "decoder")
-    if fields.get("hotwords"):
-        raw = fields["hotwords"]
-        words = raw if isinstance(raw, list) else str(raw).split(",")
-        options["hotwords"] = [str(w).strip() for w in words if str(w).strip()][:100]
-    if "hotword_weight" in fields:
-        options["hotword_weight"] = _number(fields["hotword_weight"], "hotword_weight", 0, 100)
-    if fields.get("language"):
-        options["language"] = str(fields["language"])[:8]
-    return options
 
 
 def _from_upload(upload: FileStorage, settings: Settings, common: dict[str, Any]) -> Submission:
@@ -202,49 +141,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _metadata(raw: Any) -> dict[str, Any]:
-    if raw is None or raw == "":
-        return {}
-    if isinstance(raw, str):
-        raw = _parse_json(raw, "metadata")
-    if not isinstance(raw, dict):
-        raise SttError(ErrorCode.INVALID_REQUEST, "metadata must be a JSON object")
-    check_text(raw)
-    if len(json.dumps(raw)) > MAX_METADATA_BYTES:
-        raise SttError(ErrorCode.INVALID_REQUEST, "metadata is larger than 16 KiB")
-    return raw
-
-
-def _callback_url(raw: Any, settings: Settings | None = None) -> str | None:
-    """An http(s) URL that may be called: webhooks on, host public or allowed (SSRF)."""
-    if raw is None or raw == "":
-        return None
-    url = raw if isinstance(raw, str) else ""  # false, 0, [] are mistakes, not "no callback"
-    if not url.startswith(("http://", "https://")) or len(url) > 2048 or not url.isprintable():
-        raise SttError(ErrorCode.INVALID_REQUEST, "callback_url must be an http(s) URL")
-    if settings is None:
-        settings = services().settings
-    accept_callback_url(url, settings)
-    return url
-
-
 def callback_payload_mode(fields: dict[str, Any]) -> str:
-    """``full`` (default: the transcript rides in the webhook) or ``thin`` (the event only)."""
-    return _choice(fields.get("callback_payload") or "full", PAYLOAD_MODES, "callback_payload")
-
-
-def _choice(raw: Any, allowed: tuple[str, ...], name: str) -> str:
-    value = str(raw)
-    if value not in allowed:
-        raise SttError(ErrorCode.INVALID_REQUEST, f"{name} must be one of {', '.join(allowed)}")
-    return value
-
-
-def _number(raw: Any, name: str, low: float, high: float) -> float:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError) as exc:
-        raise SttError(ErrorCode.INVALID_REQUEST, f"{name} must be a number") from exc
-    if not low <= value <= high:
-        raise SttError(ErrorCode.INVALID_REQUEST, f"{name} must be within [{low}, {high}]")
-    return value
+    """Checked on its own before the queue's room, as it always was; JobRequest reads it again."""
+    return callback_payload(fields.get("callback_payload"))
