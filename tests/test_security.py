@@ -280,7 +280,7 @@ def test_file_claiming_one_second_but_hours_long_is_refused_in_bounded_memory(
 LOW_RATE_BOMB = """
 import resource, sys
 from pathlib import Path
-from worker.processing import memory_bound
+from worker.memory import memory_bound
 from shared.speech.processed_wav import prepare_audio
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

@@ -8,12 +8,9 @@ write the final result, and a job canceled or finished meanwhile is left alone.
 from __future__ import annotations
 
 import logging
-import resource
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -21,7 +18,6 @@ from sqlalchemy import update
 
 from shared.errors import ErrorCode, SttError
 from shared.jobs.events import record_event
-from shared.jobs.paths import resolve_allowed
 from shared.jobs.queue import time_limits
 from shared.jobs.records import job_dir
 from shared.logs import job_log_context
@@ -32,6 +28,8 @@ from shared.store.retries import RetryPolicy, is_transient, with_db_retry
 from shared.store.sessions import session_scope
 from shared.store.tables import Job, JobStatus, utcnow
 from worker import deliveries, runlock
+from worker.inputs import checked_input
+from worker.memory import memory_bound
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -128,67 +126,6 @@ def _transcribe(rt: Runtime, job: Job) -> PipelineResult:
             options=options,
             on_progress=_progress_writer(rt, job.id, _soft_deadline(rt, job)),
         )
-
-
-def checked_input(rt: Runtime, job: Job) -> Path:
-    """The input checked again, now (TOCTOU): since the API checked it, the file or a folder on
-    its way may have been swapped for a symlink out of the roots, a FIFO or a device.
-
-    The stored path is the one the API resolved, so an untouched file still resolves to exactly
-    itself; anything else must land inside this worker's roots (an upload: its job folder).
-    That keeps the legacy route's STT_DEFAULT_AUDIO, which may lie outside the roots, working.
-    """
-    stored = Path(job.input_path)
-    if job.source == "upload":
-        roots = [job_dir(rt.settings.data_dir, job.id)]
-    elif _resolves_to_itself(stored):
-        roots = [stored]  # still a file? (a FIFO or device in its place is refused)
-    else:
-        roots = list(rt.settings.allowed_audio_roots)
-    return resolve_allowed(job.input_path, roots)
-
-
-def _resolves_to_itself(path: Path) -> bool:
-    try:
-        return path.is_absolute() and path.resolve() == path
-    except (OSError, RuntimeError):  # symlink loops
-        return False
-
-
-@contextmanager
-def memory_bound(headroom_mb: int) -> Iterator[None]:
-    """Let this process's private memory grow by at most ``headroom_mb`` during one job.
-
-    Decoders trust what a file says (frame sizes, sample rates), so a small crafted file can ask
-    for gigabytes; past the limit allocations fail (MemoryError, or a decoder error) and only
-    that job fails. RLIMIT_DATA, not RLIMIT_AS: address space merely reserved (CUDA, thread
-    arenas) does not count. The previous limit comes back after the job.
-    """
-    current = _private_bytes()
-    if headroom_mb <= 0 or current is None:
-        yield
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    limit = current + headroom_mb * 1024 * 1024
-    if hard != resource.RLIM_INFINITY:
-        limit = min(limit, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
-
-
-def _private_bytes() -> int | None:
-    """VmData (what RLIMIT_DATA counts) from /proc; None where there is no /proc."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmData:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def _known_options(options: dict[str, Any]) -> dict[str, Any]:

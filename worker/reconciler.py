@@ -27,26 +27,23 @@ import logging
 import os
 import random
 import threading
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import ChannelError
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.jobs.queue import enqueue_transcription, time_limits
+from shared.jobs.queue import time_limits
 from shared.settings import Settings
-from shared.store.sessions import session_scope
 from shared.store.tables import Job, JobStatus, utcnow
 from worker import runlock
+from worker.lost_messages import missing_messages, queues_with_sent_jobs, stale_queued
+from worker.resend import ReconcilePass, resend
 
 log = logging.getLogger(__name__)
-SETTLE_S = 1.0  # a count mismatch must outlast a message in flight between broker and claim
 
 
 @dataclass(slots=True)
@@ -67,17 +64,6 @@ class ReconcileReport:
         return asdict(self)
 
 
-@dataclass(frozen=True, slots=True)
-class _Pass:
-    settings: Settings
-    sessions: sessionmaker[Session]
-    celery: Celery
-    now: datetime
-
-    def ago(self, seconds: float) -> datetime:
-        return self.now - timedelta(seconds=seconds)
-
-
 def reconcile_once(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -85,9 +71,9 @@ def reconcile_once(
     now: datetime | None = None,
 ) -> ReconcileReport:
     """One pass over every rule; a rule that fails is reported and the others still run."""
-    ctx = _Pass(settings, sessions, celery, now or utcnow())
+    ctx = ReconcilePass(settings, sessions, celery, now or utcnow())
     report = ReconcileReport()
-    rules: tuple[Callable[[_Pass, ReconcileReport], None], ...] = (
+    rules: tuple[Callable[[ReconcilePass, ReconcileReport], None], ...] = (
         _send_unsent, _resend_lost, _recover_orphans,
     )
     for rule in rules:
@@ -102,7 +88,7 @@ def reconcile_once(
 # --- the rules ----------------------------------------------------------------------------------
 
 
-def _send_unsent(ctx: _Pass, report: ReconcileReport) -> None:
+def _send_unsent(ctx: ReconcilePass, report: ReconcileReport) -> None:
     query = (
         select(Job.id, Job.queue)
         .where(
@@ -116,26 +102,26 @@ def _send_unsent(ctx: _Pass, report: ReconcileReport) -> None:
     with ctx.sessions() as session:
         rows = session.execute(query).all()
     for job_id, queue in rows:
-        if _resend(ctx, job_id, queue, JobStatus.QUEUED, None):
+        if resend(ctx, job_id, queue, JobStatus.QUEUED, None):
             report.unsent.append(str(job_id))
 
 
-def _resend_lost(ctx: _Pass, report: ReconcileReport) -> None:
-    queues = _queues_with_sent_jobs(ctx)
+def _resend_lost(ctx: ReconcilePass, report: ReconcileReport) -> None:
+    queues = queues_with_sent_jobs(ctx)
     if not queues:
         return
     with ctx.celery.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1)
         for queue in queues:
-            missing = _missing_messages(ctx, conn, queue)
+            missing = missing_messages(ctx, conn, queue)
             if missing <= 0:
                 continue
-            for job_id, sent_at in _stale_queued(ctx, queue, missing):
-                if _resend(ctx, job_id, queue, JobStatus.QUEUED, sent_at):
+            for job_id, sent_at in stale_queued(ctx, queue, missing):
+                if resend(ctx, job_id, queue, JobStatus.QUEUED, sent_at):
                     report.lost.append(str(job_id))
 
 
-def _recover_orphans(ctx: _Pass, report: ReconcileReport) -> None:
+def _recover_orphans(ctx: ReconcilePass, report: ReconcileReport) -> None:
     horizon = ctx.ago(ctx.settings.reconcile_orphan_after_s)
     query = (
         select(Job.id, Job.queue, Job.started_at, Job.enqueued_at)
@@ -157,7 +143,7 @@ def _recover_orphans(ctx: _Pass, report: ReconcileReport) -> None:
                 report.stuck.append(str(job_id))
             continue
         try:  # held while sending: a redelivery arriving now is dropped, ours is the one left
-            if _resend(ctx, job_id, queue, JobStatus.PROCESSING, sent_at):
+            if resend(ctx, job_id, queue, JobStatus.PROCESSING, sent_at):
                 report.orphaned.append(str(job_id))
         finally:
             lock.release()
@@ -166,96 +152,7 @@ def _recover_orphans(ctx: _Pass, report: ReconcileReport) -> None:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _resend(
-    ctx: _Pass, job_id: uuid.UUID, queue: str, status: JobStatus, sent_at: datetime | None
-) -> bool:
-    """Stamp ``enqueued_at`` (only if nobody moved it since we read it), then send.
-
-    A failed send puts the old stamp back, so the job is tried again at the next pass.
-    """
-    if not _stamp(ctx, job_id, status, _same_stamp(sent_at), ctx.now):
-        return False
-    try:
-        enqueue_transcription(ctx.celery, ctx.settings, job_id, queue)
-    except Exception:
-        _stamp(ctx, job_id, status, Job.enqueued_at == ctx.now, sent_at)
-        raise
-    log.info("job %s: %s message sent again to %s", job_id, status, queue)
-    return True
-
-
-def _same_stamp(sent_at: datetime | None) -> ColumnElement[bool]:
-    return Job.enqueued_at.is_(None) if sent_at is None else Job.enqueued_at == sent_at
-
-
-def _stamp(
-    ctx: _Pass,
-    job_id: uuid.UUID,
-    status: JobStatus,
-    guard: ColumnElement[bool],
-    value: datetime | None,
-) -> bool:
-    with session_scope(ctx.sessions) as session:
-        changed = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == status, guard)
-            .values(enqueued_at=value)
-        ).rowcount
-    return bool(changed)
-
-
-def _queues_with_sent_jobs(ctx: _Pass) -> list[str]:
-    query = select(Job.queue).where(
-        Job.status == JobStatus.QUEUED,
-        Job.enqueued_at.is_not(None),
-        Job.enqueued_at < ctx.ago(ctx.settings.reconcile_queued_after_s),
-    )
-    with ctx.sessions() as session:
-        return sorted(set(session.scalars(query.distinct())))
-
-
-def _missing_messages(ctx: _Pass, conn: Any, queue: str) -> int:  # noqa: ANN401 - kombu
-    """Queued jobs minus waiting messages, measured twice: the smaller deficit counts."""
-    first = _queued_count(ctx, queue) - _broker_depth(conn, queue)
-    if first <= 0:
-        return 0
-    time.sleep(SETTLE_S)
-    return min(first, _queued_count(ctx, queue) - _broker_depth(conn, queue))
-
-
-def _queued_count(ctx: _Pass, queue: str) -> int:
-    query = select(func.count()).where(
-        Job.queue == queue, Job.status == JobStatus.QUEUED, Job.enqueued_at.is_not(None)
-    )
-    with ctx.sessions() as session:
-        return int(session.scalar(query) or 0)
-
-
-def _broker_depth(conn: Any, queue: str) -> int:  # noqa: ANN401 - kombu Connection
-    """Messages waiting in the broker for ``queue`` (not counting ones a worker holds)."""
-    channel = conn.default_channel
-    try:
-        return int(channel.queue_declare(queue=queue, passive=True).message_count)
-    except ChannelError:  # Redis forgets an empty queue: nothing waits in it
-        return 0
-
-
-def _stale_queued(ctx: _Pass, queue: str, limit: int) -> list[tuple[uuid.UUID, datetime]]:
-    query = (
-        select(Job.id, Job.enqueued_at)
-        .where(
-            Job.queue == queue,
-            Job.status == JobStatus.QUEUED,
-            Job.enqueued_at < ctx.ago(ctx.settings.reconcile_queued_after_s),
-        )
-        .order_by(Job.enqueued_at)
-        .limit(min(limit, ctx.settings.reconcile_batch))
-    )
-    with ctx.sessions() as session:
-        return [(row[0], row[1]) for row in session.execute(query).all()]
-
-
-def _past_hard_limit(ctx: _Pass, queue: str, started_at: datetime) -> bool:
+def _past_hard_limit(ctx: ReconcilePass, queue: str, started_at: datetime) -> bool:
     _soft, hard = time_limits(ctx.settings, queue)
     return started_at < ctx.ago(hard + ctx.settings.reconcile_orphan_after_s)
 
