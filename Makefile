@@ -43,6 +43,7 @@ test-tools:
 
 test: install-dev test-tools
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: install-dev
