@@ -57,7 +57,9 @@ def _broker_depth(conn: Any, queue: str) -> int:  # noqa: ANN401 - kombu Connect
         return 0
 
 
-def stale_queued(ctx: ReconcilePass, queue: str, limit: int) -> list[tuple[uuid.UUID, datetime]]:
+def stale_queued(
+    ctx: ReconcilePass, queue: str, limit: int
+) -> list[tuple[uuid.UUID, datetime | None]]:
     query = (
         select(Job.id, Job.enqueued_at)
         .where(

@@ -23,9 +23,9 @@ from shared.jobs.records import job_dir
 from shared.logs import job_log_context
 from shared.metrics import observe_finished
 from shared.speech.engines.base import DecodeOptions
-from shared.speech.pipeline import PipelineResult, default_decoding
+from shared.speech.pipeline import PipelineResult, ProgressFn, default_decoding
 from shared.store.retries import RetryPolicy, is_transient, with_db_retry
-from shared.store.sessions import session_scope
+from shared.store.sessions import rowcount, session_scope
 from shared.store.tables import Job, JobStatus, utcnow
 from worker import deliveries, runlock
 from worker.inputs import checked_input
@@ -91,7 +91,8 @@ def _claim(rt: Runtime, job_id: uuid.UUID) -> Job | None:
 def _claim_once(rt: Runtime, job_id: uuid.UUID) -> Job | None:
     info = rt.transcriber.engine.info
     with session_scope(rt.sessions) as session:
-        claimed = session.execute(
+        claimed = rowcount(
+            session,
             update(Job)
             .where(Job.id == job_id, Job.status.in_([JobStatus.QUEUED, JobStatus.PROCESSING]))
             .values(
@@ -103,7 +104,7 @@ def _claim_once(rt: Runtime, job_id: uuid.UUID) -> Job | None:
                 model_id=info.model,
                 model_license=info.license,
             )
-        ).rowcount
+        )
         if not claimed:
             log.info("job %s: already finished, canceled or deleted; skipping", job_id)
             return None
@@ -142,7 +143,7 @@ def _soft_deadline(rt: Runtime, job: Job) -> float:
     return time.monotonic() + time_limits(rt.settings, job.queue)[0]
 
 
-def _progress_writer(rt: Runtime, job_id: uuid.UUID, deadline: float):  # noqa: ANN202
+def _progress_writer(rt: Runtime, job_id: uuid.UUID, deadline: float) -> ProgressFn:
     last = [0.0]
 
     def write(fraction: float) -> None:
@@ -207,11 +208,12 @@ def _record_outcome(
     """One transaction: status, result and webhook event; retried whole, written once."""
     delivery_id = finished = None
     with session_scope(rt.sessions) as session:
-        done = session.execute(
+        done = rowcount(
+            session,
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
             .values(finished_at=utcnow(), **values)
-        ).rowcount
+        )
         if done:
             finished = session.get_one(Job, job_id)
             # Same transaction as the status: a crash cannot keep one and lose the other.

@@ -152,9 +152,12 @@ def _recover_orphans(ctx: ReconcilePass, report: ReconcileReport) -> None:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _past_hard_limit(ctx: ReconcilePass, queue: str, started_at: datetime) -> bool:
+def _past_hard_limit(ctx: ReconcilePass, queue: str, started_at: datetime | None) -> bool:
+    """``started_at`` is never None for a processing job; the column itself is nullable."""
     _soft, hard = time_limits(ctx.settings, queue)
-    return started_at < ctx.ago(hard + ctx.settings.reconcile_orphan_after_s)
+    return started_at is not None and started_at < ctx.ago(
+        hard + ctx.settings.reconcile_orphan_after_s
+    )
 
 
 # --- the periodic runner ------------------------------------------------------------------------

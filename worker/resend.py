@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.jobs.queue import enqueue_transcription
 from shared.settings import Settings
-from shared.store.sessions import session_scope
+from shared.store.sessions import rowcount, session_scope
 from shared.store.tables import Job, JobStatus
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,10 @@ def _stamp(
     value: datetime | None,
 ) -> bool:
     with session_scope(ctx.sessions) as session:
-        changed = session.execute(
+        changed = rowcount(
+            session,
             update(Job)
             .where(Job.id == job_id, Job.status == status, guard)
             .values(enqueued_at=value)
-        ).rowcount
+        )
     return bool(changed)
