@@ -34,7 +34,8 @@ def register(app: Flask) -> None:
 
 def current_owner() -> str | None:
     """The calling key's name (the owner of the jobs it may see); None while the API is open."""
-    return g.get("stt_owner")
+    owner: str | None = g.get("stt_owner")
+    return owner
 
 
 def is_open(path: str) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ UNFINISHED = (JobStatus.QUEUED, JobStatus.PROCESSING)
 
 
 @bp.post("")
-def create_batch():  # noqa: ANN201
+def create_batch() -> Response:
     svc = services()
     checked = BatchRequest.model_validate(
         request_fields(request), context={"settings": svc.settings}
@@ -55,7 +55,7 @@ def create_batch():  # noqa: ANN201
 
 
 @bp.get("/<batch_id>")
-def get_batch(batch_id: str):  # noqa: ANN201
+def get_batch(batch_id: str) -> Response:
     page = BatchPageQuery.model_validate(request.args.to_dict())
     with services().sessions() as session:
         batch = load_batch(session, batch_id, current_owner())

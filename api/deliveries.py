@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from shared.store.tables import Job, WebhookDelivery
 bp = Blueprint("deliveries", __name__, url_prefix="/v1/jobs")
 
 
-def _iso(value) -> str | None:  # noqa: ANN001 - datetime | None
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -40,7 +41,7 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
 
 
 @bp.get("/<job_id>/deliveries")
-def list_deliveries(job_id: str):  # noqa: ANN201
+def list_deliveries(job_id: str) -> Response:
     with services().sessions() as session:
         job = job_store.get_job(session, job_id, current_owner())  # a key sees its own
         rows = attempts.deliveries_of(session, job.id)
@@ -48,7 +49,7 @@ def list_deliveries(job_id: str):  # noqa: ANN201
 
 
 @bp.post("/<job_id>/deliveries")
-def redeliver(job_id: str):  # noqa: ANN201
+def redeliver(job_id: str) -> tuple[Response, int]:
     """202: the event is due now and enqueued (or left to the sweeper if the broker is down)."""
     svc = services()
     if not svc.settings.webhook_secrets:

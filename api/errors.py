@@ -35,31 +35,31 @@ def _unavailable(code: ErrorCode, what: str, error: Exception) -> tuple[Response
 
 def register(app: Flask) -> None:
     @app.errorhandler(SttError)
-    def _stt(error: SttError):  # noqa: ANN202
+    def _stt(error: SttError) -> tuple[Response, int]:
         return error_response(error)
 
     @app.errorhandler(RequestEntityTooLarge)
-    def _too_large(_error: RequestEntityTooLarge):  # noqa: ANN202
+    def _too_large(_error: RequestEntityTooLarge) -> tuple[Response, int]:
         limit = services().settings.max_upload_mb
         return error_response(
             SttError(ErrorCode.UPLOAD_TOO_LARGE, f"upload exceeds STT_MAX_UPLOAD_MB={limit:g}")
         )
 
     @app.errorhandler(HTTPException)
-    def _http(error: HTTPException):  # noqa: ANN202
+    def _http(error: HTTPException) -> tuple[Response, int]:
         code = _HTTP_CODES.get(error.code or 500, ErrorCode.INVALID_REQUEST)
         response = jsonify({"error": {"code": code.value, "message": error.description}})
         return response, error.code or 400
 
     @app.errorhandler(BrokerError)
-    def _broker(error: BrokerError):  # noqa: ANN202
+    def _broker(error: BrokerError) -> tuple[Response, int]:
         return _unavailable(ErrorCode.BROKER_UNAVAILABLE, "the job queue", error)
 
     @app.errorhandler(DatabaseError)
-    def _database(error: DatabaseError):  # noqa: ANN202
+    def _database(error: DatabaseError) -> tuple[Response, int]:
         return _unavailable(ErrorCode.DATABASE_UNAVAILABLE, "the database", error)
 
     @app.errorhandler(Exception)
-    def _unexpected(error: Exception):  # noqa: ANN202
+    def _unexpected(error: Exception) -> tuple[Response, int]:
         log.exception("unhandled error")
         return error_response(SttError(ErrorCode.INTERNAL_ERROR, "internal error"))

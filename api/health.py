@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, TypedDict
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 from sqlalchemy import select
 
 from api.services import services
@@ -14,13 +15,26 @@ from shared.store.tables import Worker, utcnow
 bp = Blueprint("health", __name__)
 
 
+class WorkerJson(TypedDict):
+    """A recently seen worker, as /readyz lists it."""
+
+    name: str
+    queues: list[str]
+    engine: str | None
+    model_id: str | None
+    model_license: str | None
+    device: str | None
+    fallback: bool
+    model_note: str | None
+
+
 @bp.get("/healthz")
-def healthz():  # noqa: ANN201
+def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
-def readyz():  # noqa: ANN201
+def readyz() -> tuple[Response, int]:
     checks = {"database": _check_database(), "broker": _check_broker()}
     workers = _recent_workers() if checks["database"] == "ok" else []
     checks["workers"] = "ok" if workers else "no worker seen recently"
@@ -30,12 +44,16 @@ def readyz():  # noqa: ANN201
         for w in workers
         if w["model_license"] and "nc" in w["model_license"].lower().split("-")
     ]
-    body = {"status": "ready" if ready else "not ready", "checks": checks, "workers": workers}
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not ready",
+        "checks": checks,
+        "workers": workers,
+    }
     body["warnings"] = sorted(set(warnings))
     return jsonify(body), 200 if ready else 503
 
 
-def _fallback_warning(worker: dict) -> str:
+def _fallback_warning(worker: WorkerJson) -> str:
     """Name the offline default and its measured quality when the worker says them."""
     note = f": {worker['model_note']}" if worker["model_note"] else ""
     return f"worker {worker['name']} serves a fallback model ({worker['model_id']}){note}"
@@ -58,7 +76,7 @@ def _check_broker() -> str:
     return "ok"
 
 
-def _recent_workers() -> list[dict]:
+def _recent_workers() -> list[WorkerJson]:
     svc = services()
     horizon = utcnow() - timedelta(seconds=svc.settings.worker_heartbeat_s * 3)
     with svc.sessions() as session:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from api.auth import current_owner
 from api.deliveries import forget_deliveries, notify_terminal, set_payload_mode
@@ -29,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def submit_job(
-    fields: dict, audio_path: str | None, extra_roots: tuple[Path, ...] = ()
+    fields: dict[str, Any], audio_path: str | None, extra_roots: tuple[Path, ...] = ()
 ) -> tuple[Job, bool]:
     """Record the job, commit, then enqueue: a message never names a row that doesn't exist."""
     svc = services()
@@ -53,7 +55,7 @@ def submit_job(
     return job, created
 
 
-def _enqueue_or_forget(session, job: Job) -> None:  # noqa: ANN001
+def _enqueue_or_forget(session: Session, job: Job) -> None:
     """A job the broker refused is removed again, so the client's 503 means "nothing accepted"."""
     svc = services()
     try:
@@ -76,7 +78,7 @@ def _mark_sent(svc: Services, job: Job) -> None:
         log.warning("job %s: sent, but enqueued_at not recorded: %s", job.id, exc)
 
 
-def _ensure_room(svc: Services, fields: dict) -> None:
+def _ensure_room(svc: Services, fields: dict[str, Any]) -> None:
     """503 queue_full before the upload is stored; a replayed Idempotency-Key still gets its
     job back, full queue or not."""
     # Stored keys are scoped by API key (shared.apikeys.scoped_idempotency_key): look up the same.
@@ -88,24 +90,25 @@ def _ensure_room(svc: Services, fields: dict) -> None:
 
 
 @bp.app_errorhandler(backpressure.QueueFull)
-def _queue_full(error: backpressure.QueueFull):  # noqa: ANN202
+def _queue_full(error: backpressure.QueueFull) -> tuple[Response, int]:
     response, status = error_response(error)
     response.headers["Retry-After"] = str(error.retry_after_s)
     return response, status
 
 
 @bp.post("")
-def create_job():  # noqa: ANN201
+def create_job() -> Response:
     fields = request_fields(request)
     job, created = submit_job(fields, fields.get("audio_path"))
-    response = jsonify(job_json(job))
+    body = job_json(job)
+    response = jsonify(body)
     response.status_code = 202 if created else 200
-    response.headers["Location"] = response.json["links"]["self"]
+    response.headers["Location"] = body["links"]["self"]
     return response
 
 
 @bp.get("")
-def list_jobs():  # noqa: ANN201
+def list_jobs() -> Response:
     query = JobListQuery.model_validate(request.args.to_dict())
     with services().sessions() as session:
         jobs, cursor = job_store.list_jobs(
@@ -115,13 +118,13 @@ def list_jobs():  # noqa: ANN201
 
 
 @bp.get("/<job_id>")
-def get_job(job_id: str):  # noqa: ANN201
+def get_job(job_id: str) -> Response:
     with services().sessions() as session:
         return jsonify(job_json(job_store.get_job(session, job_id, current_owner())))
 
 
 @bp.delete("/<job_id>")
-def delete_job(job_id: str):  # noqa: ANN201
+def delete_job(job_id: str) -> Response:
     svc = services()
     with svc.sessions() as session:
         job = job_store.get_job(session, job_id, current_owner())
@@ -134,7 +137,7 @@ def delete_job(job_id: str):  # noqa: ANN201
 
 
 @bp.get("/<job_id>/transcript")
-def get_transcript(job_id: str):  # noqa: ANN201
+def get_transcript(job_id: str) -> Response:
     with services().sessions() as session:
         job = job_store.get_job(session, job_id, current_owner())
         if job.status != JobStatus.COMPLETED:

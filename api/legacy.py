@@ -7,9 +7,11 @@ STT_LEGACY_WAIT_S), answering the old shape {"status", "transcript", "path"}.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from api.jobs import submit_job
 from api.request_models import LegacyQuery
@@ -24,7 +26,7 @@ POLL_S = 0.2
 
 
 @bp.route("/wav2vec2", methods=["GET", "POST"])
-def wav2vec2():  # noqa: ANN201
+def wav2vec2() -> Response | tuple[Response, int]:
     settings = services().settings
     fields = request_fields(request)
     query = LegacyQuery.model_validate(fields)
@@ -40,7 +42,7 @@ def wav2vec2():  # noqa: ANN201
     return _legacy_answer(_wait(job.id, settings.legacy_wait_s))
 
 
-def _wait(job_id, timeout_s: float) -> Job:  # noqa: ANN001
+def _wait(job_id: uuid.UUID, timeout_s: float) -> Job:
     deadline = time.monotonic() + timeout_s
     while True:
         with services().sessions() as session:
@@ -50,7 +52,8 @@ def _wait(job_id, timeout_s: float) -> Job:  # noqa: ANN001
         time.sleep(POLL_S)
 
 
-def _legacy_answer(job: Job):  # noqa: ANN202
+def _legacy_answer(job: Job) -> Response | tuple[Response, int]:
+    body: dict[str, Any]
     if job.status == JobStatus.COMPLETED:
         body = {"status": "success", "transcript": job.transcript, "path": job.processed_path}
         return jsonify(body)

@@ -8,7 +8,7 @@ the process, so several apps in one process (tests) never clash over metric name
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,7 +29,7 @@ REGISTRY_KEY = "stt_metrics_registry"
 
 @bp.record_once
 def _build_registry(state: BlueprintSetupState) -> None:
-    app: Flask = state.app
+    app = state.app  # the Flask app, typed as Flask's request-free base class
     svc = services(app)
     # No auto-describe: it would query the database while the app is being built.
     registry = CollectorRegistry(auto_describe=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import url_for
@@ -9,7 +10,7 @@ from flask import url_for
 from shared.store.tables import Job
 
 
-def _iso(value) -> str | None:  # noqa: ANN001 - datetime | None
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from celery import Celery
 from flask import Flask, current_app
+from flask.sansio.app import App
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,7 +34,7 @@ def install(app: Flask, svc: Services) -> None:
     app.extensions[EXTENSION_KEY] = svc
 
 
-def services(app: Flask | None = None) -> Services:
+def services(app: App | None = None) -> Services:
     """The current app's services; ``app`` for code that runs while an app is being set up,
     before there is a current one (a blueprint's ``record_once``)."""
     svc: Services = (app if app is not None else current_app).extensions[EXTENSION_KEY]
