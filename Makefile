@@ -44,6 +44,7 @@ test-tools:
 test: install-dev test-tools
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: install-dev
