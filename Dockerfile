@@ -80,7 +80,9 @@ print('\n'.join(d for d in deps if not d.lower().startswith('torch')))" > /tmp/r
 # under /cache: the model-cache volume mounted at /cache hides what the image has there. Run it
 # with STT_ENGINE=conformer STT_MODEL=/opt/vi-stt/models/viet-asr-conformer. Only the assembler's
 # modules are copied first, so source edits elsewhere do not fetch the wheel again.
-COPY shared/__init__.py shared/errors.py shared/speech/wheel_fetch.py shared/speech/conformer_model.py ./shared/
+COPY shared/__init__.py shared/errors.py ./shared/
+COPY shared/speech/__init__.py shared/speech/wheel_fetch.py shared/speech/conformer_model.py \
+     ./shared/speech/
 RUN python -c "from pathlib import Path; from shared.speech.conformer_model import ensure_conformer; \
 ensure_conformer(Path('/opt/vi-stt/models'))"
 
