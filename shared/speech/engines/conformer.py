@@ -9,7 +9,6 @@ Chunks of one file (and on a GPU, of several jobs) are decoded as parallel strea
 from __future__ import annotations
 
 import logging
-import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
@@ -20,7 +19,7 @@ import numpy.typing as npt
 
 from shared.errors import ErrorCode, SttError
 from shared.speech.ctc import decode
-from shared.speech.ctc_base import CtcDecoding, CtcVocab
+from shared.speech.ctc_base import CtcDecoding
 from shared.speech.ctc_beam import get_decoder, pyctcdecode_labels
 from shared.speech.device import cpu_threads
 from shared.speech.engines.base import (
@@ -47,33 +46,16 @@ from shared.speech.engines.conformer_streams import (
     StreamBatch,
     iter_streams,
 )
+from shared.speech.engines.conformer_units import read_units
 from shared.speech.engines.shared_streams import SharedStreams
 
 log = logging.getLogger(__name__)
 __all__ = ["ConformerEngine", "onnx_providers", "read_units"]
-WORD_PREFIX = "\u2581"
 # Tokens come out as one-frame spikes some 0.27 s (median) after speech starts (measured on the
 # shared clips against speech onsets); word times are moved back by this much.
 EMISSION_DELAY_S = 0.27
-_UNIT_LINE = re.compile(r"(\S+) (\d+)")
 CPU_BATCH = 8
 CUDA_BATCH = 32
-
-
-def read_units(path: Path, size: int) -> CtcVocab:
-    """The first ``size`` units (the graph's output columns) as a BPE CTC vocabulary."""
-    tokens: list[str] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        match = _UNIT_LINE.fullmatch(line.strip())
-        if match is None or int(match.group(2)) != number:
-            raise ValueError(f"{path}: line {number + 1} is not '<token> {number}'")
-        tokens.append(match.group(1))
-    if len(tokens) < size:
-        raise ValueError(f"{path} lists {len(tokens)} units; the graph emits {size}")
-    tokens = tokens[:size]
-    special = {i for i, t in enumerate(tokens) if t.startswith("<") and t.endswith(">")}
-    blank = tokens.index("<blank>") if "<blank>" in tokens else 0
-    return CtcVocab(tuple(tokens), blank, None, frozenset(special - {blank}), WORD_PREFIX)
 
 
 class ConformerEngine:
