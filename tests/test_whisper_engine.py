@@ -22,7 +22,7 @@ import pytest
 from shared.errors import ErrorCode, SttError
 from shared.speech import fallback_model as fm
 from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions
-from shared.speech.engines.whisper import WhisperEngine
+from shared.speech.engines.whisper import WhisperEngine, ctranslate2_device
 from shared.speech.textnorm import wer_cer
 
 try:  # tests/ on sys.path (rootdir conftest) or tests as a package
@@ -227,3 +227,10 @@ def test_default_cache_dir_follows_xdg(tmp_path: Path, monkeypatch: pytest.Monke
     assert fm.default_cache_dir() == tmp_path / "vi-stt"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert fm.default_cache_dir() == Path.home() / ".cache" / "vi-stt"
+
+
+def test_a_numbered_gpu_reaches_ctranslate2_as_kind_and_index() -> None:
+    """One worker per GPU sets STT_DEVICE=cuda:N; CTranslate2 refuses that spelling."""
+    assert ctranslate2_device("cuda:1") == ("cuda", 1)
+    assert ctranslate2_device("cuda") == ("cuda", 0)
+    assert ctranslate2_device("cpu") == ("cpu", 0)

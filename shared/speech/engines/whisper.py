@@ -58,9 +58,11 @@ class WhisperEngine:
         try:
             if looks_like_path and not Path(model).expanduser().is_dir():
                 raise FileNotFoundError(f"no such model directory: {model}")
+            kind, index = ctranslate2_device(self.device)
             self._model = WhisperModel(
                 str(Path(model).expanduser()) if looks_like_path else model,
-                device=self.device,
+                device=kind,
+                device_index=index,
                 compute_type=self.compute_type,
             )
         except Exception as exc:  # noqa: BLE001 - any load failure is the same operator problem
@@ -145,6 +147,16 @@ def _resolve_device(device: str) -> str:
         return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     except Exception:  # noqa: BLE001 - no CUDA runtime means CPU
         return "cpu"
+
+
+def ctranslate2_device(device: str) -> tuple[str, int]:
+    """``cuda:N`` as CTranslate2 takes it: the kind and a separate index.
+
+    CTranslate2 refuses ``cuda:1`` outright ("unsupported device"), while the rest of the
+    service (and an operator running one worker per GPU) names a GPU that way.
+    """
+    kind, _, index = device.partition(":")
+    return kind, int(index) if index.isdigit() else 0
 
 
 def _resolve_compute_type(compute_type: str, device: str) -> str:
