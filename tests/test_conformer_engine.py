@@ -19,7 +19,11 @@ from shared.speech.engines.base import DecodeOptions
 from shared.speech.engines.conformer import ConformerEngine, onnx_providers
 from shared.speech.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
 from shared.speech.engines.conformer_quantize import int8_front_conv
-from shared.speech.engines.conformer_session import conv_precision, fold_conv_weights
+from shared.speech.engines.conformer_session import (
+    conv_precision,
+    fold_conv_weights,
+    session_device,
+)
 from shared.speech.engines.conformer_streams import LAYOUTS, iter_streams, run_streams
 from shared.speech.textnorm import wer_cer
 from tests.conftest import ROOT
@@ -309,6 +313,22 @@ def test_onnx_providers_pick_cuda_only_where_it_exists():
         onnx_providers("cuda", cpu_only)
     with pytest.raises(DeviceConfigError):
         onnx_providers("tpu", with_cuda)
+
+
+class _FellBackSession:
+    """A session whose CUDA provider failed to load: what ONNX Runtime reports then (no GPU
+    here to make it happen for real)."""
+
+    def get_providers(self) -> list[str]:
+        return ["CPUExecutionProvider"]
+
+
+def test_a_cuda_provider_that_did_not_start_is_not_reported_as_cuda():
+    fell_back = _FellBackSession()
+    with pytest.raises(DeviceConfigError, match="fell back to the CPU"):
+        session_device(fell_back, "cuda:1", "cuda:1")
+    assert session_device(fell_back, "cuda:0", "auto") == "cpu"
+    assert session_device(fell_back, "cpu", "cpu") == "cpu"
 
 
 def test_a_folder_without_the_streaming_signature_is_a_clear_load_error(tmp_path, tiny_model_dir):

@@ -38,6 +38,7 @@ from shared.speech.engines.conformer_session import (
     conv_precision,
     make_session,
     onnx_providers,
+    session_device,
 )
 from shared.speech.engines.conformer_streams import (
     LAYOUTS,
@@ -109,6 +110,7 @@ class ConformerEngine:
                 f"could not load Conformer CTC model from {str(folder)!r}: {exc}. STT_MODEL must "
                 "be a directory holding model.onnx and units.txt of the streaming signature.",
             ) from exc
+        device_name = session_device(self.session, device_name, device)
         self.cache_shapes = (att, cnn)
         self.on_cuda = device_name.startswith("cuda")
         auto_batch = CUDA_BATCH if self.on_cuda else CPU_BATCH

@@ -15,6 +15,7 @@ model's own SDK.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from shared.speech.engines.conformer_rewrite import cache_glu_outputs
 INPUTS = ("chunk", "offset", "att_cache", "cnn_cache")
 OUTPUTS = ("output", "r_att_cache", "r_cnn_cache")
 OPT_LEVELS = ("disable", "basic", "extended", "all")
+log = logging.getLogger(__name__)
 
 
 def onnx_providers(device: str, available: list[str]) -> tuple[list[object], str]:
@@ -139,6 +141,26 @@ def make_session(
     graph = proto.SerializeToString()
     del proto
     return ort.InferenceSession(graph, options, providers=providers)
+
+
+def session_device(session: Any, device_name: str, requested: str) -> str:
+    """The device the session really runs on, which may not be the one asked for.
+
+    ONNX Runtime lists the CUDA provider whenever onnxruntime-gpu is installed, but when the
+    CUDA or cuDNN libraries cannot be loaded it quietly runs the graph on the CPU instead. An
+    explicit ``cuda`` then stops start-up (ten times slower jobs are not what was asked for);
+    ``auto`` carries on, on the CPU, and says so.
+    """
+    if not device_name.startswith("cuda") or "CUDAExecutionProvider" in session.get_providers():
+        return device_name
+    if requested.strip().lower() != "auto":
+        raise DeviceConfigError(
+            f"device {requested!r} requested but ONNX Runtime could not start its CUDA provider "
+            "(CUDA or cuDNN libraries missing?) and fell back to the CPU; fix the CUDA install "
+            "or set STT_DEVICE=cpu or auto"
+        )
+    log.warning("ONNX Runtime could not start its CUDA provider; the Conformer runs on the CPU")
+    return "cpu"
 
 
 def conv_precision(precision: str) -> bool:
