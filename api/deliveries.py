@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -10,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth import current_owner
+from api.serialize import iso
 from api.services import services
 from shared.delivery import attempts, dispatch
 from shared.delivery.url_policy import UrlPolicy, check_url
@@ -20,10 +20,6 @@ from shared.store.tables import Job, WebhookDelivery
 bp = Blueprint("deliveries", __name__, url_prefix="/v1/jobs")
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -31,12 +27,12 @@ def delivery_json(row: WebhookDelivery) -> dict[str, Any]:
         "event_type": row.event_type,
         "attempt": row.attempt,
         "state": row.state,
-        "created_at": _iso(row.created_at),
-        "attempted_at": _iso(row.attempted_at),
+        "created_at": iso(row.created_at),
+        "attempted_at": iso(row.attempted_at),
         "status_code": row.status_code,
         "latency_ms": row.latency_ms,
         "error": row.error,
-        "next_attempt_at": _iso(row.next_attempt_at),
+        "next_attempt_at": iso(row.next_attempt_at),
     }
 
 

@@ -10,7 +10,8 @@ from flask import url_for
 from shared.store.tables import Job
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
+    """A timestamp as the API writes it everywhere (ISO 8601), or null."""
     return value.isoformat() if value is not None else None
 
 
@@ -37,9 +38,9 @@ def job_json(job: Job) -> dict[str, Any]:
         "error": error,
         "metadata": job.meta,
         "callback_url": job.callback_url,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
         "links": {
             "self": url_for("jobs.get_job", job_id=job.id, _external=True),
             "transcript": url_for("jobs.get_transcript", job_id=job.id, _external=True),
