@@ -1,9 +1,10 @@
-"""The CPU fast path (ONNX Runtime int8 transformer; conv encoder in ONNX Runtime fp32, or in
-torch bf16 where the CPU has it) on tiny local models: plan resolution, exactness of the fp32
-export, agreement of the fast path, the export cache."""
+"""The CPU fast paths on tiny local models: which paths the settings allow, the start-up
+measurement that picks among them (and its cache), the agreement of every pickable pair with
+fp32, the exactness of the fp32 export and of the bf16 conv's rewritten layers."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,24 @@ import pytest
 import soundfile as sf
 import torch
 
-from shared.speech.device import DeviceConfigError, cpu_has_native_bf16, cpu_threads, resolve_plan
+from shared.speech.device import (
+    CONV_PATHS,
+    TRANSFORMER_PATHS,
+    ComputeChoices,
+    DeviceConfigError,
+    cpu_threads,
+    resolve_choices,
+)
 from shared.speech.engines.base import SAMPLE_RATE, DecodeOptions
 from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
+from shared.speech.engines.wav2vec2_stages import ChannelsLastConv, UnfoldConv
+from shared.speech.engines.wav2vec2_tuning import measure
+from shared.speech.tuning import TuningCache, fastest
 from tests.conftest import SHARED_DATA
 from tests.tiny_models import build_tiny_wav2vec2
 
 CPU = torch.device("cpu")
-NATIVE_BF16 = torch.bfloat16 if cpu_has_native_bf16() else None
+ALL = ComputeChoices(CONV_PATHS, TRANSFORMER_PATHS)
 
 
 @pytest.fixture(scope="module")
@@ -52,20 +63,40 @@ def reference(model_dir: Path) -> Wav2Vec2Engine:
     return Wav2Vec2Engine(str(model_dir), device="cpu", precision="fp32", runtime="torch")
 
 
-def test_plan_defaults_to_onnx_int8_on_cpu() -> None:
-    plan = resolve_plan("auto", "auto", CPU)
-    assert (plan.runtime, plan.onnx_variant, plan.dtype) == ("onnx", "int8", NATIVE_BF16)
-    assert resolve_plan("auto", "int8", CPU) == plan
-    assert resolve_plan("onnx", "fp32", CPU).dtype is None  # fp32 encoder too: exact export
+def pinned(monkeypatch: pytest.MonkeyPatch, conv: str, transformer: str) -> None:
+    """Leave the engine one path per half, as the measurement would after choosing them."""
+    only = ComputeChoices((conv,), (transformer,))
+    monkeypatch.setattr("shared.speech.engines.wav2vec2.resolve_choices", lambda *_a: only)
 
 
-def test_fp32_turns_every_reduced_precision_off() -> None:
-    plan = resolve_plan("auto", "fp32", CPU)
-    assert (plan.runtime, plan.dtype, plan.onnx_variant) == ("torch", None, None)
-    assert resolve_plan("torch", "auto", CPU).dtype == NATIVE_BF16
+# --- which paths the settings allow -----------------------------------------------------------
 
 
-def test_impossible_plans_stop_start_up() -> None:
+def test_auto_measures_every_path_on_cpu() -> None:
+    assert resolve_choices("auto", "auto", CPU) == ALL
+    assert ALL.only() is None
+    assert "onnx-int8" not in CONV_PATHS  # conv int8 fails the accuracy check
+
+
+def test_settings_narrow_what_is_measured() -> None:
+    assert resolve_choices("auto", "int8", CPU) == ComputeChoices(CONV_PATHS, ("onnx-int8",))
+    onnx = resolve_choices("onnx", "auto", CPU)
+    assert onnx.transformer == ("onnx-fp32", "onnx-int8") and onnx.conv == CONV_PATHS
+    torch_only = resolve_choices("torch", "auto", CPU)
+    assert all(p.startswith("torch") for p in torch_only.conv + torch_only.transformer)
+    assert resolve_choices("onnx", "fp32", CPU) == ComputeChoices(
+        ("onnx-fp32", "torch-fp32"), ("onnx-fp32",)
+    )
+
+
+def test_fp32_and_bf16_force_one_path() -> None:
+    exact = resolve_choices("auto", "fp32", CPU).only()
+    assert exact is not None and (exact.conv, exact.transformer) == ("torch-fp32", "torch-fp32")
+    bf16 = resolve_choices("torch", "bf16", CPU).only()
+    assert bf16 is not None and (bf16.conv, bf16.transformer) == ("torch-bf16", "torch-bf16")
+
+
+def test_impossible_choices_stop_start_up() -> None:
     cuda = torch.device("cuda")
     for runtime, precision, device in [
         ("torch", "int8", CPU),
@@ -73,55 +104,125 @@ def test_impossible_plans_stop_start_up() -> None:
         ("onnx", "auto", cuda),
         ("auto", "int8", cuda),
         ("tensorrt", "auto", CPU),
+        ("auto", "int4", CPU),
     ]:
         with pytest.raises(DeviceConfigError):
-            resolve_plan(runtime, precision, device)
+            resolve_choices(runtime, precision, device)
 
 
-def test_without_onnx_packages_auto_falls_back_to_torch() -> None:
-    assert resolve_plan("auto", "auto", CPU, onnx_ok=False).runtime == "torch"
+def test_without_onnx_packages_auto_measures_torch_only() -> None:
+    choices = resolve_choices("auto", "auto", CPU, onnx_ok=False)
+    assert choices.conv == ("torch-fp32", "torch-bf16")
+    assert choices.transformer == ("torch-fp32", "torch-bf16")
     with pytest.raises(DeviceConfigError, match="STT_RUNTIME=torch"):
-        resolve_plan("onnx", "auto", CPU, onnx_ok=False)
+        resolve_choices("onnx", "auto", CPU, onnx_ok=False)
 
 
 def test_cpu_threads() -> None:
     assert cpu_threads(3) == 3 and cpu_threads(0) >= 1
 
 
-def test_onnx_fp32_export_is_exact(
-    model_dir: Path, cache_dir: Path, reference: Wav2Vec2Engine, clips: list[np.ndarray]
+# --- the measurement ---------------------------------------------------------------------------
+
+
+def test_fastest_picks_the_quickest_and_abandons_a_slow_path() -> None:
+    calls = {"slow": 0, "fast": 0}
+
+    def run(name: str, seconds: float):  # noqa: ANN202
+        def go() -> None:
+            calls[name] += 1
+            time.sleep(seconds)
+
+        return go
+
+    timing = fastest({"fast": run("fast", 0.002), "slow": run("slow", 0.03)})
+    assert timing.best == "fast" and set(timing.seconds) == {"fast", "slow"}
+    assert calls == {"fast": 4, "slow": 2}  # warm-up + 3 timed; warm-up + 1, then abandoned
+
+
+def test_a_path_that_strays_on_the_probe_is_dropped() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((1, 50, 8)).astype(np.float32)
+    logits = rng.standard_normal((1, 50, 5)).astype(np.float32)
+
+    def build(component: str, path: str):  # noqa: ANN202
+        if component == "conv":
+            return lambda _v: features * (3.0 if path == "torch-bf16" else 1.0)
+        return lambda _f: -logits if path == "onnx-int8" else logits
+
+    plan, record = measure(ALL, build, np.zeros((1, 16_000), np.float32))
+    assert set(record["dropped"]) == {"conv torch-bf16", "transformer onnx-int8"}
+    assert plan.conv != "torch-bf16" and plan.transformer != "onnx-int8"
+    assert plan.how == "measured" and record["cpu"]
+
+
+def test_the_measured_choice_is_cached_per_cpu_and_threads(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("onnx")
-    engine = Wav2Vec2Engine(
-        str(model_dir), device="cpu", precision="fp32", runtime="onnx", cache_dir=cache_dir
-    )
-    for clip in clips:
-        ours, ref = engine.logits([clip])[0], reference.logits([clip])[0]
-        np.testing.assert_allclose(ours, ref, atol=1e-3)
-        assert (ours.argmax(-1) == ref.argmax(-1)).all()
-        options = DecodeOptions()
-        assert engine.decode(ours, options).text == reference.decode(ref, options).text
+    first = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path)
+    assert first.plan.how == "measured" and "(measured)" in (first.info.compute or "")
+    records = list(tmp_path.glob("*/tuning-*.json"))
+    assert len(records) == 1
+
+    def no_measuring(*_args: object) -> None:
+        raise AssertionError("measured again despite the cache")
+
+    monkeypatch.setattr("shared.speech.engines.wav2vec2_tuning.measure", no_measuring)
+    again = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path)
+    assert again.plan.how == "cached"
+    assert (again.plan.conv, again.plan.transformer) == (first.plan.conv, first.plan.transformer)
+    monkeypatch.undo()
+    monkeypatch.setattr("shared.speech.engines.wav2vec2.cpu_model", lambda: "Another CPU")
+    assert Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path).plan.how == "measured"
+    Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path, threads=1)
+    assert len(list(tmp_path.glob("*/tuning-*.json"))) == 3
 
 
-@pytest.fixture(params=[False, True], ids=["conv-in-onnx", "conv-in-torch-bf16"])
-def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
-    """Both CPU kinds on any machine: without native bf16 the whole model is one ONNX graph;
-    with it (forced here; emulated bf16 is slow but exact enough) the conv stays in torch."""
-    monkeypatch.setattr("shared.speech.device.cpu_has_native_bf16", lambda: request.param)
-    return request.param
+def test_a_forced_path_measures_nothing(model_dir: Path, tmp_path: Path) -> None:
+    engine = Wav2Vec2Engine(str(model_dir), device="cpu", precision="fp32", cache_dir=tmp_path)
+    assert engine.plan.how == "fixed" and engine.stages is None  # the model's own forward
+    assert not list(tmp_path.glob("**/tuning-*.json"))
 
 
-def test_fast_path_agrees_with_fp32(
+def test_a_damaged_cache_entry_is_measured_again(model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path)
+    (record,) = tmp_path.glob("*/tuning-*.json")
+    record.write_text('{"conv": "onnx-int8", "transformer": "torch-fp32"}')  # not allowed
+    assert Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path).plan.how == "measured"
+    assert TuningCache(record.parent).load(record.stem[len("tuning-") :])["conv"] in CONV_PATHS
+
+
+# --- what every pickable pair computes ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("conv", "transformer"),
+    [
+        ("onnx-fp32", "onnx-int8"),
+        ("torch-bf16", "onnx-int8"),
+        ("torch-bf16", "torch-bf16"),
+        ("torch-fp32", "torch-bf16"),
+        ("onnx-fp32", "onnx-fp32"),
+    ],
+)
+def test_every_pickable_pair_agrees_with_fp32(
     model_dir: Path,
     cache_dir: Path,
     reference: Wav2Vec2Engine,
     clips: list[np.ndarray],
-    native_bf16: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    conv: str,
+    transformer: str,
 ) -> None:
     pytest.importorskip("onnx")
+    pinned(monkeypatch, conv, transformer)
     engine = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=cache_dir)
-    assert engine.plan.runtime == "onnx" and engine.plan.onnx_variant == "int8"
-    assert engine.onnx is not None and engine.onnx.takes_audio is not native_bf16
+    assert engine.stages is not None and (engine.plan.conv, engine.plan.transformer) == (
+        conv,
+        transformer,
+    )
     same = frames = 0
     for clip in clips:
         ours, ref = engine.logits([clip])[0], reference.logits([clip])[0]
@@ -131,10 +232,41 @@ def test_fast_path_agrees_with_fp32(
     assert same / frames >= 0.95, f"frame agreement {same / frames:.2%}"
 
 
-def test_export_is_cached_and_torch_copy_freed(
-    model_dir: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, native_bf16: bool
+def test_onnx_fp32_export_is_exact(
+    model_dir: Path,
+    cache_dir: Path,
+    reference: Wav2Vec2Engine,
+    clips: list[np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("onnx")
+    pinned(monkeypatch, "onnx-fp32", "onnx-fp32")
+    engine = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=cache_dir)
+    for clip in clips:
+        ours, ref = engine.logits([clip])[0], reference.logits([clip])[0]
+        np.testing.assert_allclose(ours, ref, atol=1e-3)
+        options = DecodeOptions()
+        assert engine.decode(ours, options).text == reference.decode(ref, options).text
+
+
+@pytest.mark.parametrize(("kernel", "stride", "channels"), [(10, 5, 1), (3, 2, 16), (2, 2, 16)])
+def test_the_bf16_conv_layers_compute_the_same_convolution(
+    kernel: int, stride: int, channels: int
+) -> None:
+    """Checked in fp32, where only the layout changes: the rewrite itself must be exact."""
+    torch.manual_seed(kernel)
+    conv = torch.nn.Conv1d(channels, 24, kernel, stride=stride, bias=True)
+    rewritten = UnfoldConv(conv) if channels == 1 else ChannelsLastConv(conv)
+    audio = torch.randn(2, channels, 997)
+    with torch.inference_mode():
+        torch.testing.assert_close(rewritten(audio), conv(audio), atol=1e-5, rtol=1e-5)
+
+
+def test_exports_are_cached_and_torch_copies_freed(
+    model_dir: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("onnx")
+    pinned(monkeypatch, "onnx-fp32", "onnx-int8")
     Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=cache_dir)  # exported (or cached)
 
     def no_export(*_args: object) -> None:
@@ -144,24 +276,23 @@ def test_export_is_cached_and_torch_copy_freed(
     monkeypatch.setattr("shared.speech.engines.onnx_runtime.quantize_int8", no_export)
     engine = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=cache_dir)
     assert all(p.is_meta for p in engine.model.wav2vec2.encoder.parameters())
-    conv = list(engine.model.wav2vec2.feature_extractor.parameters())
-    # the conv's torch copy survives only where torch runs it (bf16)
-    assert all(p.is_meta is not native_bf16 for p in conv)
+    assert all(p.is_meta for p in engine.model.wav2vec2.feature_extractor.parameters())
+    pinned(monkeypatch, "torch-fp32", "onnx-int8")
+    engine = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=cache_dir)
+    assert not any(p.is_meta for p in engine.model.wav2vec2.feature_extractor.parameters())
 
 
-def test_layer_norm_model_batches_without_padding(tmp_path: Path) -> None:
-    """The ONNX encoder takes no attention mask, so only equal lengths may share a call."""
+def test_layer_norm_model_batches_without_padding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split halves take no attention mask, so only equal lengths may share a call."""
     pytest.importorskip("onnx")
     layer_dir = build_tiny_wav2vec2(tmp_path / "layer", layer_norm=True, seed=1)
-    engine = Wav2Vec2Engine(
-        str(layer_dir),
-        device="cpu",
-        batch_size=4,
-        runtime="onnx",
-        precision="fp32",
-        cache_dir=tmp_path / "cache",
-    )
     ref = Wav2Vec2Engine(str(layer_dir), device="cpu", precision="fp32", runtime="torch")
+    pinned(monkeypatch, "onnx-fp32", "onnx-fp32")
+    engine = Wav2Vec2Engine(
+        str(layer_dir), device="cpu", batch_size=4, cache_dir=tmp_path / "cache"
+    )
     assert not engine.pads
     rng = np.random.default_rng(5)
     chunks = [(0.2 * rng.standard_normal(n)).astype(np.float32) for n in (16_000, 9_000, 16_000)]

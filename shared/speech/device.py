@@ -10,14 +10,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from shared.errors import ErrorCode, SttError
 
-_CPUINFO = Path("/proc/cpuinfo")
-_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -63,38 +60,20 @@ def resolve_device(spec: str) -> torch.device:
     return torch.device("cuda", index) if index is not None else torch.device("cuda")
 
 
-def cpu_has_native_bf16(cpuinfo: Path = _CPUINFO) -> bool:
-    """Whether the CPU multiplies bf16 matrices in hardware (AVX512-BF16 or AMX-BF16).
-
-    Without those instructions oneDNN emulates bf16 and autocast is *slower* than fp32, so
-    ``auto`` must not pick it. Non-Linux hosts (no ``/proc/cpuinfo``) answer False.
-    """
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        text = cpuinfo.read_text(encoding="ascii", errors="ignore")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return not _BF16_CPU_FLAGS.isdisjoint(line.split(":", 1)[-1].split())
-    return False
-
-
 def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``STT_PRECISION`` on ``device``; ``None`` means plain fp32.
 
-    ``auto``: on CUDA bf16 when the GPU supports it (Ampere and newer) else fp16; on CPU bf16
-    only with native bf16 matrix instructions (see :func:`cpu_has_native_bf16`), else fp32.
-    Reduced precision can change a few low-confidence characters; to turn it off and get the
-    exact fp32 baseline set ``STT_PRECISION=fp32``. ``fp16`` needs CUDA (CPU fp16 kernels are
-    slow), so it is refused on CPU.
+    ``auto``: on CUDA bf16 when the GPU supports it (Ampere and newer) else fp16; on CPU fp32
+    here, because whether bf16 pays on a CPU is measured per component (``resolve_choices``),
+    not read off its flags. Reduced precision can change a few low-confidence characters; to
+    turn it off and get the exact fp32 baseline set ``STT_PRECISION=fp32``. ``fp16`` needs
+    CUDA (CPU fp16 kernels are slow), so it is refused on CPU.
     """
     value = spec.strip().lower()
     if value == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if cpu_has_native_bf16() else None
+        return None
     if value not in _PRECISIONS:
         raise DeviceConfigError(
             f"unknown precision {spec!r}: use STT_PRECISION=auto, fp32, bf16 or fp16"
@@ -104,55 +83,126 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
     return _PRECISIONS[value]
 
 
+# What each wav2vec2 component may run on a CPU, the more exact paths first (a timing tie goes
+# to the earlier). The conv front end never runs int8: dynamic int8 kept 56 % and static,
+# calibrated int8 47 % frame agreement with fp32 on real speech (bench/static_int8.py), far
+# under the 97 % a path needs; every path listed here passes ``bench/speed.py --check``.
+CONV_PATHS: tuple[str, ...] = ("onnx-fp32", "torch-fp32", "torch-bf16")
+TRANSFORMER_PATHS: tuple[str, ...] = ("onnx-fp32", "torch-fp32", "onnx-int8", "torch-bf16")
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 @dataclass(frozen=True, slots=True)
 class ComputePlan:
-    """How a wav2vec2 engine computes: ``runtime`` torch or onnx; ``dtype`` is torch's autocast
-    dtype (for onnx: the conv feature encoder's, which stays in torch); ``onnx_variant`` is
-    ``fp32`` or ``int8`` for the ONNX Runtime transformer, ``None`` with torch."""
+    """Where the conv front end and the transformer run, as ``runtime-precision`` paths
+    (``torch-bf16``, ``onnx-int8``...), and how that was decided: ``fixed`` (one path was
+    possible), ``measured`` (timed at this start) or ``cached`` (timed at an earlier start)."""
 
-    runtime: str
-    dtype: torch.dtype | None
-    onnx_variant: str | None = None
+    conv: str
+    transformer: str
+    how: str = "fixed"
+
+    @staticmethod
+    def runtime_of(path: str) -> str:
+        return path.split("-", 1)[0]
+
+    @staticmethod
+    def dtype_of(path: str) -> torch.dtype | None:
+        """torch's autocast dtype for a torch path; ``None`` is plain fp32."""
+        return _DTYPES[path.split("-", 1)[1]]
+
+    @property
+    def whole_torch(self) -> bool:
+        """Both parts in torch at one precision: the model's own forward (with its mask)."""
+        return self.conv == self.transformer and self.runtime_of(self.conv) == "torch"
+
+    def describe(self) -> str:
+        return f"conv {self.conv}, transformer {self.transformer} ({self.how})"
 
 
-def resolve_plan(
+@dataclass(frozen=True, slots=True)
+class ComputeChoices:
+    """The paths each component may take here; one of each leaves nothing to measure."""
+
+    conv: tuple[str, ...]
+    transformer: tuple[str, ...]
+
+    def pairs(self) -> list[tuple[str, str]]:
+        return [(conv, transformer) for conv in self.conv for transformer in self.transformer]
+
+    def only(self) -> ComputePlan | None:
+        if len(self.conv) == 1 and len(self.transformer) == 1:
+            return ComputePlan(self.conv[0], self.transformer[0])
+        return None
+
+
+def resolve_choices(
     runtime: str, precision: str, device: torch.device, onnx_ok: bool = True
-) -> ComputePlan:
-    """``STT_RUNTIME`` x ``STT_PRECISION`` -> a plan; impossible pairs stop start-up.
+) -> ComputeChoices:
+    """``STT_RUNTIME`` x ``STT_PRECISION`` -> the paths to measure; impossible pairs stop
+    start-up.
 
-    On CPU, ``auto``/``auto`` is the fastest measured path (bench/speed.py): the transformer in
-    ONNX Runtime with int8 weights, the conv feature encoder in torch bf16 (fp32 without native
-    bf16), falling back to torch when ``onnx``/``onnxruntime`` are not installed. ``fp32``
-    under ``auto`` is the exact torch baseline (how to turn every reduced precision off);
-    ``int8`` implies ONNX Runtime. ONNX Runtime runs on CPU only.
+    On CPU ``auto``/``auto`` measures every path; ``STT_RUNTIME`` narrows the transformer (and
+    with ``torch`` the conv) to that runtime, ``STT_PRECISION`` narrows both to a precision
+    (``int8`` means the transformer; the conv stays float). ``fp32`` under ``auto`` or
+    ``torch`` is the exact torch baseline: how to turn every reduced precision off. On a GPU
+    nothing is measured: torch at ``STT_PRECISION`` (``auto``: bf16 where supported, else fp16).
     """
     value, kind = precision.strip().lower(), runtime.strip().lower()
     if kind not in ("auto", "torch", "onnx"):
         raise DeviceConfigError(f"unknown runtime {runtime!r}: use STT_RUNTIME=auto, torch or onnx")
-    wants_onnx = kind == "onnx" or (kind == "auto" and value in ("auto", "int8"))
-    if device.type != "cpu" or not wants_onnx:
-        if value == "int8":
-            raise DeviceConfigError(
-                "STT_PRECISION=int8 runs in ONNX Runtime on CPU: set STT_RUNTIME=onnx or auto "
-                "and STT_DEVICE=cpu, or pick fp32/bf16"
-            )
-        if kind == "onnx":
-            raise DeviceConfigError("STT_RUNTIME=onnx runs on CPU only; set STT_DEVICE=cpu")
-        return ComputePlan("torch", resolve_precision(value, device))
-    if value in ("bf16", "fp16"):
+    if value not in (*_PRECISIONS, "auto", "int8"):
         raise DeviceConfigError(
-            f"STT_RUNTIME=onnx runs fp32 or int8, not {precision!r}; use STT_RUNTIME=torch for it"
+            f"unknown precision {precision!r}: use STT_PRECISION=auto, fp32, bf16, fp16 or int8"
         )
+    if device.type != "cpu" or value in ("bf16", "fp16") or (kind == "torch" and value == "int8"):
+        _refuse_off_cpu_paths(kind, value, device)
+        path = "torch-" + _dtype_name(resolve_precision(value, device))
+        return ComputeChoices((path,), (path,))
+    if value == "fp32" and kind != "onnx":
+        return ComputeChoices(("torch-fp32",), ("torch-fp32",))
+    conv, transformer = _narrow(kind, value)
     if not onnx_ok:
         if kind == "onnx" or value == "int8":
             raise DeviceConfigError(
                 "ONNX Runtime path needs the onnx and onnxruntime packages; install them "
                 "or set STT_RUNTIME=torch"
             )
-        return ComputePlan("torch", resolve_precision("auto", device))
-    variant = "fp32" if value == "fp32" else "int8"
-    encoder_dtype = None if value == "fp32" else resolve_precision("auto", device)
-    return ComputePlan("onnx", encoder_dtype, variant)
+        conv = tuple(p for p in conv if p.startswith("torch"))
+        transformer = tuple(p for p in transformer if p.startswith("torch"))
+    return ComputeChoices(conv, transformer)
+
+
+def _narrow(kind: str, value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    conv, transformer = CONV_PATHS, TRANSFORMER_PATHS
+    if kind != "auto":
+        transformer = tuple(p for p in transformer if p.startswith(kind))
+    if kind == "torch":
+        conv = tuple(p for p in conv if p.startswith("torch"))
+    if value == "int8":
+        transformer = ("onnx-int8",)
+    elif value == "fp32":
+        conv = tuple(p for p in conv if p.endswith("fp32"))
+        transformer = tuple(p for p in transformer if p.endswith("fp32"))
+    return conv, transformer
+
+
+def _refuse_off_cpu_paths(kind: str, value: str, device: torch.device) -> None:
+    if value == "int8":
+        raise DeviceConfigError(
+            "STT_PRECISION=int8 runs in ONNX Runtime on CPU: set STT_RUNTIME=onnx or auto "
+            "and STT_DEVICE=cpu, or pick fp32/bf16"
+        )
+    if kind == "onnx" and device.type != "cpu":
+        raise DeviceConfigError("STT_RUNTIME=onnx runs on CPU only; set STT_DEVICE=cpu")
+    if kind == "onnx":
+        raise DeviceConfigError(
+            f"STT_RUNTIME=onnx runs fp32 or int8, not {value!r}; use STT_RUNTIME=torch for it"
+        )
+
+
+def _dtype_name(dtype: torch.dtype | None) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def cpu_threads(setting: int = 0) -> int:

@@ -79,6 +79,7 @@ class EngineInfo:
     license: str | None = None
     fallback: bool = False
     note: str | None = None  # what operators should know of the model, e.g. its measured WER
+    compute: str | None = None  # where and at what precision it runs, and how that was chosen
 
 
 class Engine(Protocol):

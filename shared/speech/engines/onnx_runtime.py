@@ -1,18 +1,19 @@
-"""ONNX Runtime backend for wav2vec2: the CPU fast path.
+"""ONNX Runtime backend for wav2vec2: the CPU paths that beat PyTorch on some machines.
 
-Why: on a CPU the model is bound by matrix multiplies. ONNX Runtime's dynamically quantised
-int8 MatMul beats both fp32 and bf16 there, so the transformer (feature projection, encoder,
-output head) runs here with int8 weights. The conv feature encoder never goes int8: dynamic int8
+The model is exported as two graphs, so each part can run where it is fastest on this CPU
+(``shared/speech/engines/wav2vec2_tuning.py`` times them): the conv front end (``conv``:
+normalised audio -> conv features) and the transformer (``features``: conv features ->
+logits; feature projection, encoder and output head). The transformer also comes with
+dynamically quantised int8 weights: on a CPU the model is bound by matrix multiplies and ONNX
+Runtime's int8 MatMul is often the fastest there. The conv never goes int8: dynamic int8
 quantises activations per tensor, and a chunk's conv activations span too wide a range (quiet
 frames round to zero: 56 % frame agreement with fp32 on real speech, against 97 % with an int8
-transformer alone). Where the CPU multiplies bf16 natively the conv stays in PyTorch, in bf16
-(the ``features`` graph); elsewhere the whole model is exported (the ``audio`` graph) and the conv
-runs here in fp32, where ONNX Runtime's kernels beat PyTorch's conv1d, GroupNorm and GELU by
-~18 % on an AVX2-only EPYC (bench/speed.py). Attention's activation-by-activation products and
-the output head stay fp32.
+transformer alone); static calibrated int8 did no better (bench/static_int8.py). Attention's
+activation-by-activation products and the output head stay fp32.
 
 The export happens once per model, graph and variant into a cache folder keyed by the weights'
-content (sampled), so a worker pays it (10-20 s for a base-size model) only on its first start.
+content (sampled), so a worker pays it (10-20 s a graph for a base-size model) only on its
+first start.
 """
 
 from __future__ import annotations
@@ -38,30 +39,44 @@ if TYPE_CHECKING:
     from transformers import Wav2Vec2ForCTC
 
 log = logging.getLogger(__name__)
-EXPORT_VERSION = "2"  # bump when the exported graph changes, so old cache entries are ignored
+EXPORT_VERSION = "3"  # bump when the exported graph changes, so old cache entries are ignored
 VARIANTS = ("fp32", "int8")
-GRAPHS = ("features", "audio")  # what the graph takes: conv features (conv in torch) or audio
+GRAPHS = ("features", "conv")  # the transformer (conv features in) or the conv (audio in)
 _OPSET = 17
 _FP32_NODES = re.compile(r"/lm_head/")  # its rounding error would land on the logits directly
 
 
-class EncoderLogits(nn.Module):
-    """``(B, frames, conv_dim)`` conv features -> logits, or with ``with_conv`` the whole model:
-    ``(B, samples)`` normalised audio -> logits."""
+class ConvFeatures(nn.Module):
+    """``(B, samples)`` normalised audio -> ``(B, frames, conv_dim)`` conv features.
 
-    def __init__(self, network: Wav2Vec2ForCTC, with_conv: bool = False) -> None:
+    It holds the network's own conv module (not the network), so a copy of it at another
+    precision copies only the conv's weights."""
+
+    def __init__(self, network: Wav2Vec2ForCTC) -> None:
         super().__init__()
-        self.network: Wav2Vec2ForCTC = network
-        self.with_conv = with_conv
+        self.conv = network.wav2vec2.feature_extractor
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        core = self.network.wav2vec2
-        features = core.feature_extractor(inputs).transpose(1, 2) if self.with_conv else inputs
-        hidden, _ = core.feature_projection(features)
-        hidden = core.encoder(hidden).last_hidden_state
-        if core.adapter is not None:
-            hidden = core.adapter(hidden)
-        logits: torch.Tensor = self.network.lm_head(hidden)
+        features: torch.Tensor = self.conv(inputs)
+        return features.transpose(1, 2)
+
+
+class EncoderLogits(nn.Module):
+    """``(B, frames, conv_dim)`` conv features -> logits: everything after the conv, as the
+    network's own modules (so a copy of this copies the transformer only)."""
+
+    def __init__(self, network: Wav2Vec2ForCTC) -> None:
+        super().__init__()
+        core = network.wav2vec2
+        self.projection, self.encoder = core.feature_projection, core.encoder
+        self.adapter, self.head = core.adapter, network.lm_head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.projection(features)
+        hidden = self.encoder(hidden).last_hidden_state
+        if self.adapter is not None:
+            hidden = self.adapter(hidden)
+        logits: torch.Tensor = self.head(hidden)
         return logits
 
 
@@ -84,26 +99,27 @@ def weights_key(network: Wav2Vec2ForCTC, head: int = 256) -> str:
 
 def export_onnx(network: Wav2Vec2ForCTC, out: Path, graph: str = "features") -> None:
     """Export with dynamic batch and time axes (the TorchScript exporter: no onnxscript)."""
-    with_conv = graph == "audio"
-    if with_conv:  # one second of audio: any length traces the same graph
+    conv = graph == "conv"
+    if conv:  # one second of audio: any length traces the same graph
         sample = torch.zeros(1, 16_000, dtype=torch.float32)
     else:
         sample = torch.zeros(1, 50, network.config.conv_dim[-1], dtype=torch.float32)
-    name = "input_values" if with_conv else "features"
+    module = ConvFeatures(network) if conv else EncoderLogits(network)
+    name, output = ("input_values", "features") if conv else ("features", "logits")
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         # the exporter's deprecation notice, and a trace warning about attention's is_causal,
         # which is False for wav2vec2 whatever the length: nothing an operator can act on
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            EncoderLogits(network, with_conv).eval(),
+            module.eval(),
             (sample,),
             str(out),
             dynamo=False,
             input_names=[name],
-            output_names=["logits"],
+            output_names=[output],
             dynamic_axes={
-                name: {0: "batch", 1: "samples" if with_conv else "frames"},
-                "logits": {0: "batch", 1: "frames"},
+                name: {0: "batch", 1: "samples" if conv else "frames"},
+                output: {0: "batch", 1: "frames"},
             },
             opset_version=_OPSET,
         )
@@ -137,6 +153,18 @@ def _atomic(build: Callable[[Path], None], dst: Path) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def model_folder(network: Wav2Vec2ForCTC, cache_dir: Path) -> Path:
+    """The cache folder of one model's exports (and of what was measured with them)."""
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:  # torch paths only: still a folder for what was measured
+        ort_version = "none"
+    versions = f"v{EXPORT_VERSION}-torch{torch.__version__}-ort{ort_version}"
+    return Path(cache_dir) / f"w2v-{weights_key(network)}-{versions}"
+
+
 def cached_model(
     network: Wav2Vec2ForCTC, variant: str, cache_dir: Path, graph: str = "features"
 ) -> Path:
@@ -145,18 +173,17 @@ def cached_model(
         raise ValueError(f"unknown ONNX variant {variant!r}: use one of {VARIANTS}")
     if graph not in GRAPHS:
         raise ValueError(f"unknown ONNX graph {graph!r}: use one of {GRAPHS}")
-    import onnxruntime
-
-    versions = f"v{EXPORT_VERSION}-torch{torch.__version__}-ort{onnxruntime.__version__}"
-    folder = Path(cache_dir) / f"w2v-{weights_key(network)}-{versions}"
+    folder = model_folder(network, cache_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = "encoder" if graph == "features" else "model"
+    stem = "encoder" if graph == "features" else "conv"
     fp32 = folder / f"{stem}.onnx"
     if not fp32.is_file():
         log.info("exporting the wav2vec2 %s to ONNX under %s (once per model)", stem, folder)
         _atomic(lambda tmp: export_onnx(network, tmp, graph), fp32)
     if variant == "fp32":
         return fp32
+    if graph == "conv":
+        raise ValueError("the conv graph runs fp32 only: int8 fails its accuracy check")
     int8 = folder / f"{stem}.int8.onnx"
     if not int8.is_file():
         log.info("quantising the ONNX encoder to int8 (once per model)")
@@ -165,8 +192,8 @@ def cached_model(
 
 
 class OnnxEncoder:
-    """An ONNX Runtime session: ``(batch, frames, conv_dim)`` float32 features -> logits, or
-    (``takes_audio``) ``(batch, samples)`` normalised audio -> logits.
+    """An ONNX Runtime session over one exported graph: the transformer (features -> logits)
+    or the conv (``takes_audio``: normalised audio -> features).
 
     Thread spinning is off: a worker shares its cores with speech detection and the API, and
     a spinning pool then steals time from them (and from itself, measured 10-30 % slower under
@@ -184,12 +211,13 @@ class OnnxEncoder:
         self.path = path
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
         self.takes_audio = self.input_name == "input_values"
 
-    def logits(self, inputs: Float32Array) -> Float32Array:
+    def __call__(self, inputs: Float32Array) -> Float32Array:
         batch = np.ascontiguousarray(inputs, dtype=np.float32)
-        logits: Float32Array = self.session.run(["logits"], {self.input_name: batch})[0]
-        return logits
+        out: Float32Array = self.session.run([self.output_name], {self.input_name: batch})[0]
+        return out
 
 
 def onnx_available() -> bool:

@@ -4,9 +4,10 @@ The baseline steps are kept: ``Wav2Vec2Processor`` + ``Wav2Vec2ForCTC.from_pretr
 ``processor(audio, sampling_rate=16000)``, a forward pass without autograd, argmax decoding
 equal to ``processor.batch_decode``. What is added: log-probabilities per chunk (for word
 timings, confidences and beam search), reduced precision where the hardware has it, and
-batching on GPU only where it cannot change the output. On CPU the transformer runs by default
-in ONNX Runtime with int8 weights (``onnx_runtime.py``); the conv encoder runs there too in fp32,
-or in torch where the CPU has native bf16.
+batching on GPU only where it cannot change the output. On CPU the conv front end and the
+transformer each run on the path this machine measured fastest for them at the worker's first
+start (torch fp32 or bf16, ONNX Runtime fp32, and for the transformer ONNX Runtime int8; see
+``wav2vec2_tuning.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from shared.errors import ErrorCode, SttError
 from shared.speech.ctc import decode
 from shared.speech.ctc_base import CtcDecoding, CtcVocab
 from shared.speech.ctc_beam import get_decoder, pyctcdecode_labels
-from shared.speech.device import cpu_threads, resolve_device, resolve_plan
+from shared.speech.device import (
+    ComputeChoices,
+    ComputePlan,
+    cpu_threads,
+    resolve_choices,
+    resolve_device,
+)
 from shared.speech.engines.base import (
     SAMPLE_RATE,
     ChunkResult,
@@ -34,7 +41,10 @@ from shared.speech.engines.base import (
     Float32Array,
     Segment,
 )
-from shared.speech.engines.onnx_runtime import OnnxEncoder, load_encoder, onnx_available
+from shared.speech.engines.onnx_runtime import model_folder, onnx_available
+from shared.speech.engines.wav2vec2_stages import Stage, autocast, build_stage, free_unused
+from shared.speech.engines.wav2vec2_tuning import choose_plan
+from shared.speech.tuning import TuningCache, cpu_model, probe_audio, tuning_key
 
 _CUDA_BATCH_SIZE = 8
 _ONNX_CACHE = Path.home() / ".cache" / "vi-stt" / "onnx"  # when the caller names no cache dir
@@ -114,14 +124,15 @@ class Wav2Vec2Engine:
     ) -> None:
         """``batch_size`` 0 means auto: 8 on CUDA, 1 on CPU (batching does not pay on CPU).
 
-        ``runtime``/``precision`` pick the compute path (see ``resolve_plan``); ``cache_dir``
-        holds the ONNX export when that path is used; ``threads`` 0 means every usable core.
+        ``runtime``/``precision`` narrow the compute paths (see ``resolve_choices``);
+        ``cache_dir`` holds the ONNX exports and the measured choice; ``threads`` 0 means
+        every usable core.
         """
         self.device = resolve_device(device)
+        self.threads = cpu_threads(threads)
         if self.device.type == "cpu":
-            torch.set_num_threads(cpu_threads(threads))
-        self.plan = resolve_plan(runtime, precision, self.device, onnx_available())
-        self.dtype = self.plan.dtype
+            torch.set_num_threads(self.threads)
+        choices = resolve_choices(runtime, precision, self.device, onnx_available())
         self.processor, self.model = _load(model, self.device)
         config = self.model.config
         if config.vocab_size is None:  # Wav2Vec2ForCTC refuses to build without one
@@ -129,12 +140,13 @@ class Wav2Vec2Engine:
         self.vocab_size: int = config.vocab_size
         self.vocab = CtcVocab.from_tokenizer(self.processor.tokenizer, self.vocab_size)
         self.frame_s = config.inputs_to_logits_ratio / SAMPLE_RATE
+        self.plan, self.stages = self._compute(choices, cache_dir or _ONNX_CACHE)
+        self.dtype = ComputePlan.dtype_of(self.plan.conv) if self.stages is None else None
         self.pads = (
-            self.plan.runtime == "torch"  # the ONNX encoder takes no mask: never pad for it
+            self.stages is None  # only the model's own forward takes a mask: never pad else
             and config.feat_extract_norm == "layer"
             and bool(self.processor.feature_extractor.return_attention_mask)
         )
-        self.onnx = self._load_onnx(cache_dir or _ONNX_CACHE, threads)
         auto_batch = _CUDA_BATCH_SIZE if self.device.type == "cuda" else 1
         self.batch_size = batch_size if batch_size > 0 else auto_batch
         self.lm_path = lm_path
@@ -152,31 +164,62 @@ class Wav2Vec2Engine:
             model=model,
             device=str(self.device),
             license=license if license is not None else card_license(model),
+            compute=f"{self.device.type}: {self.plan.describe()}",
         )
 
-    def _load_onnx(self, cache_dir: Path, threads: int) -> OnnxEncoder | None:
-        """Build the ONNX Runtime session, then free torch's copy of what it runs: peak memory
-        matters on long files. The conv encoder stays in torch only to run in bf16."""
-        if self.plan.runtime != "onnx":
-            return None
-        variant = self.plan.onnx_variant or "int8"
-        graph = "features" if self.dtype is not None else "audio"
-        encoder = load_encoder(self.model, variant, cache_dir, cpu_threads(threads), graph)
-        core = self.model.wav2vec2
-        freed = [core.feature_projection, core.encoder, core.adapter, self.model.lm_head]
-        if encoder.takes_audio:
-            freed.append(core.feature_extractor)
-        for module in freed:
-            if module is not None:
-                module.to("meta")
-        conv = "torch " + str(self.dtype).replace("torch.", "") if self.dtype else "onnx fp32"
-        log.info("wav2vec2 on ONNX Runtime (%s transformer, conv encoder %s)", variant, conv)
-        return encoder
+    def _compute(
+        self, choices: ComputeChoices, cache_dir: Path
+    ) -> tuple[ComputePlan, tuple[Stage, Stage] | None]:
+        """The plan (measured when the settings leave a choice) and, unless the model's own
+        forward runs it, its two stages; then torch's copy of what it does not run is freed."""
+        built: dict[tuple[str, str], Stage] = {}
+
+        def build(component: str, path: str) -> Stage:
+            if (component, path) not in built:
+                built[component, path] = build_stage(
+                    self.model, component, path, cache_dir, self.threads
+                )
+            return built[component, path]
+
+        try:
+            plan = choices.only() or choose_plan(
+                choices, build, self._probe(), *self._tuning(choices, cache_dir)
+            )
+            # The model's own forward (with its mask, under autocast) where one torch precision
+            # runs both halves, except CPU bf16, which runs faster on bf16 copies (TorchStage).
+            whole = plan.whole_torch and (self.device.type != "cpu" or plan.conv == "torch-fp32")
+            stages = (
+                None
+                if whole
+                else (build("conv", plan.conv), build("transformer", plan.transformer))
+            )
+        except SttError:
+            raise
+        except Exception as exc:  # exporter, quantiser and runtime raise many unrelated types
+            raise SttError(
+                ErrorCode.MODEL_LOAD_FAILED,
+                f"could not prepare the wav2vec2 compute paths in {cache_dir}: {exc}. "
+                "Set STT_RUNTIME=torch to use PyTorch only.",
+            ) from exc
+        built.clear()
+        if stages is not None:
+            free_unused(self.model, plan)
+        log.info("wav2vec2 on %s: %s", self.device, plan.describe())
+        return plan, stages
+
+    def _probe(self) -> Float32Array:
+        values = self.processor(probe_audio(), sampling_rate=SAMPLE_RATE, return_tensors="np")
+        return np.asarray(values["input_values"], dtype=np.float32)
+
+    def _tuning(self, choices: ComputeChoices, cache_dir: Path) -> tuple[TuningCache, str]:
+        folder = model_folder(self.model, cache_dir)
+        key = tuning_key(
+            cpu=cpu_model(), threads=self.threads, choices=choices.pairs(), torch=torch.__version__
+        )
+        return TuningCache(folder), key
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        return autocast(self.dtype, self.device)
 
     def _frames(self, lengths: list[int]) -> list[int]:
         # an int64 tensor, which torch's types do not tell apart as a LongTensor
@@ -192,15 +235,13 @@ class Wav2Vec2Engine:
         )
         values = inputs["input_values"].to(self.device)
         mask = inputs.get("attention_mask")
-        with torch.inference_mode(), self._autocast():
-            if self.onnx is None:
+        if self.stages is not None:
+            conv, transformer = self.stages
+            logits = torch.from_numpy(transformer(conv(values.numpy())))
+        else:
+            with torch.inference_mode(), self._autocast():
                 mask = None if mask is None else mask.to(self.device)
                 logits = self.model(values, attention_mask=mask).logits
-            elif self.onnx.takes_audio:
-                logits = torch.from_numpy(self.onnx.logits(values.numpy()))
-            else:
-                features = self.model.wav2vec2.feature_extractor(values).transpose(1, 2)
-                logits = torch.from_numpy(self.onnx.logits(features.float().numpy()))
         log_probs = torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
         return [np.ascontiguousarray(row[:n]) for row, n in zip(log_probs, frames, strict=True)]
 
