@@ -142,9 +142,9 @@ class Settings(BaseSettings):
     runtime: Literal["auto", "torch", "onnx"] = "auto"
     threads: int = Field(default=0, ge=0)  # CPU threads for the model; 0 = every usable core
     # Conformer CTC: how the chunk loop walks the features (shared/speech/engines/conformer_streams)
-    # and ONNX Runtime's graph optimisation level (chosen by measurement, see the README).
+    # and ONNX Runtime's graph optimisation level ("auto": measured on this CPU at first start).
     conformer_layout: Literal["sdk", "wenet"] = "sdk"
-    onnx_optimization: Literal["disable", "basic", "extended", "all"] = "all"
+    onnx_optimization: Literal["auto", "disable", "basic", "extended", "all"] = "auto"
 
     # --- backfill and batches -----------------------------------------------------
     backfill_max_in_flight: int = Field(default=50, ge=1)  # unfinished jobs per backfill run

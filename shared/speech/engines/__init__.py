@@ -79,4 +79,5 @@ def load_conformer(
         fallback=fallback,
         note=note,
         shared=True if settings.worker_concurrency > 1 else None,
+        tuning_dir=settings.var_dir.resolve() / "cache" / "tuning",
     )

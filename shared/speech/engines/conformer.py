@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,8 +48,10 @@ from shared.speech.engines.conformer_streams import (
     StreamBatch,
     iter_streams,
 )
+from shared.speech.engines.conformer_tuning import choose_level, model_key
 from shared.speech.engines.conformer_units import read_units
 from shared.speech.engines.shared_streams import SharedStreams
+from shared.speech.tuning import TuningCache
 
 log = logging.getLogger(__name__)
 __all__ = ["ConformerEngine", "onnx_providers", "read_units"]
@@ -87,20 +90,31 @@ class ConformerEngine:
         fallback: bool = False,
         note: str | None = None,
         shared: bool | None = None,
+        tuning_dir: Path | None = None,
     ) -> None:
+        """``optimization`` ``auto`` measures the fastest level on a CPU (``all`` on a GPU) and
+        keeps the answer in ``tuning_dir`` (without one, every start measures)."""
         import onnxruntime as ort
 
         from shared.speech.engines.wav2vec2 import card_license
 
         folder = Path(model).expanduser()
         self.layout: Layout = LAYOUTS[layout]
-        if optimization not in OPT_LEVELS:
+        if optimization not in (*OPT_LEVELS, "auto"):
             raise ValueError(f"unknown optimization level {optimization!r}: {OPT_LEVELS}")
         providers, device_name = onnx_providers(device, ort.get_available_providers())
         int8 = conv_precision(precision)
+        rows = batch_size if batch_size > 0 else CPU_BATCH
         try:
-            self.session = make_session(
-                folder / "model.onnx", providers, cpu_threads(threads), optimization, int8
+            optimization, self.session, how = self._open(
+                folder / "model.onnx",
+                lambda level: make_session(
+                    folder / "model.onnx", providers, cpu_threads(threads), level, int8
+                ),
+                optimization if device_name == "cpu" or optimization != "auto" else "all",
+                tuning_dir,
+                rows,
+                {"threads": cpu_threads(threads), "int8": int8, "ort": ort.__version__},
             )
             att, cnn, units = check_signature(self.session, folder / "model.onnx")
             self.vocab = read_units(folder / "units.txt", units)
@@ -112,6 +126,7 @@ class ConformerEngine:
             ) from exc
         device_name = session_device(self.session, device_name, device)
         self.cache_shapes = (att, cnn)
+        conv_int8 = int8 and optimization in ("extended", "all")  # the rewrite needs them
         self.on_cuda = device_name.startswith("cuda")
         auto_batch = CUDA_BATCH if self.on_cuda else CPU_BATCH
         self.preferred_batch_size = batch_size if batch_size > 0 else auto_batch
@@ -130,14 +145,26 @@ class ConformerEngine:
             license=license if license is not None else card_license(str(folder)),
             fallback=fallback,
             note=note,
+            compute=f"{device_name}: onnxruntime, optimization {optimization} ({how}), "
+            f"front-end convolution {'int8' if conv_int8 else 'float'}",
         )
-        log.info(
-            "Conformer CTC on %s, %s layout, optimization %s, front-end convolution %s",
-            device_name,
-            layout,
-            optimization,
-            "int8" if int8 and optimization not in ("disable", "basic") else "float",
-        )
+        log.info("Conformer CTC on %s, %s layout", self.info.compute, layout)
+
+    @staticmethod
+    def _open(
+        model: Path,
+        build: Callable[[str], Any],
+        optimization: str,
+        tuning_dir: Path | None,
+        rows: int,
+        key_parts: dict[str, object],
+    ) -> tuple[str, Any, str]:
+        """The session at the level asked for, or with ``auto`` the level measured fastest on
+        this CPU (remembered in ``tuning_dir``); the level, the session and how it was chosen."""
+        if optimization != "auto":
+            return optimization, build(optimization), "set"
+        cache = TuningCache(tuning_dir) if tuning_dir is not None else None
+        return choose_level(build, cache, rows, key_parts | {"model": model_key(model)})
 
     def _step(
         self,

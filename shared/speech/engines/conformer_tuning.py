@@ -1,0 +1,114 @@
+"""Choose ONNX Runtime's graph optimisation level for the Conformer by timing it, once per machine.
+
+The levels differ in what this CPU makes of them: ``extended`` and ``all`` run our rewritten
+graph (float conv weights, cached GLU outputs) and ``all`` adds layout transforms whose gain
+depends on the CPU's vector width. Every level listed here gives the SDK's text on the shared
+labelled clips (``bench/speed.py --engine conformer --check``); ``disable`` is left out because
+it is never faster than ``basic``, and the int8 front-end convolution because it changes words.
+Each level's session is timed on a few steps of a full CPU batch, and the answer is kept in
+``cache`` keyed by CPU model, threads, batch rows, the model file and the runtime's version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.speech.engines.conformer_features import log_mel_from_float
+from shared.speech.tuning import (
+    TuningCache,
+    cpu_flags,
+    cpu_model,
+    fastest,
+    probe_audio,
+    tuning_key,
+)
+
+log = logging.getLogger(__name__)
+LEVELS = ("all", "extended", "basic")
+PROBE_STEPS = 3
+SessionFactory = Callable[[str], Any]
+
+
+def model_key(model: Path, sample: int = 1 << 20) -> str:
+    """The model file's size and its first and last MiB: enough to tell two exports apart
+    without reading a few hundred MB at every start."""
+    digest = hashlib.blake2b(digest_size=12)
+    size = model.stat().st_size
+    with model.open("rb") as handle:
+        digest.update(handle.read(sample))
+        handle.seek(max(0, size - sample))
+        digest.update(handle.read(sample))
+    return f"{size}-{digest.hexdigest()}"
+
+
+def choose_level(
+    build: SessionFactory, cache: TuningCache | None, rows: int, key_parts: dict[str, object]
+) -> tuple[str, Any, str]:
+    """The level, its session, and ``cached`` or ``measured``."""
+    key = tuning_key(cpu=cpu_model(), rows=rows, levels=LEVELS, **key_parts)
+    known = cache.load(key) if cache is not None else None
+    if known and known.get("level") in LEVELS:
+        return known["level"], build(known["level"]), "cached"
+    seconds: dict[str, float] = {}
+    best: tuple[str, Any] | None = None
+    for level in LEVELS:  # one session alive at a time besides the best: each holds the model
+        session = build(level)
+        feeds = _probe_feeds(session, rows)
+        timing = fastest({level: partial(_steps, session, feeds)})
+        seconds[level] = timing.seconds[level]
+        if best is None or seconds[level] < seconds[best[0]]:
+            best = (level, session)
+    assert best is not None
+    described = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in seconds.items())
+    log.info(
+        "measured the Conformer's ONNX Runtime optimisation levels on %s (%d steps of %d rows): "
+        "%s; chose %s",
+        cpu_model(),
+        PROBE_STEPS,
+        rows,
+        described,
+        best[0],
+    )
+    if cache is not None:
+        cache.save(
+            key,
+            {
+                "level": best[0],
+                "cpu": cpu_model(),
+                "cpu_flags": cpu_flags(),
+                "level_ms": {k: round(v * 1000, 1) for k, v in seconds.items()},
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+        )
+    return best[0], best[1], "measured"
+
+
+def _probe_feeds(session: Any, rows: int) -> dict[str, npt.NDArray[Any]]:
+    """A batch of ``rows`` streams' first step on speech-like features, zero caches."""
+    features = log_mel_from_float(probe_audio())[:43]
+    inputs = {i.name: i for i in session.get_inputs()}
+
+    def zeros(name: str) -> npt.NDArray[Any]:
+        dtype = np.float16 if "float16" in inputs[name].type else np.float32
+        return np.zeros((rows, *inputs[name].shape[1:]), dtype)
+
+    return {
+        "chunk": np.repeat(features[None], rows, axis=0).astype(np.float32),
+        "offset": np.zeros((rows, 1), np.int64),
+        "att_cache": zeros("att_cache"),
+        "cnn_cache": zeros("cnn_cache"),
+    }
+
+
+def _steps(session: Any, feeds: dict[str, npt.NDArray[Any]]) -> None:
+    for _ in range(PROBE_STEPS):
+        session.run(None, feeds)
