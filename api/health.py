@@ -26,6 +26,7 @@ class WorkerJson(TypedDict):
     device: str | None
     fallback: bool
     model_note: str | None
+    compute: str | None  # e.g. "cpu: conv torch-bf16, transformer onnx-int8 (measured)"
 
 
 @bp.get("/healthz")
@@ -91,6 +92,7 @@ def _recent_workers() -> list[WorkerJson]:
                 "device": w.device,
                 "fallback": w.fallback,
                 "model_note": w.model_note,
+                "compute": w.compute,
             }
             for w in rows
         ]

@@ -4,6 +4,7 @@ PostgreSQL+Redis: submit, let the worker transcribe with the tiny model, read th
 from __future__ import annotations
 
 import io
+import re
 import time
 from pathlib import Path
 
@@ -154,6 +155,9 @@ def test_readyz_sees_the_worker(ready):
     body = ready.get("/readyz").get_json()
     assert body["status"] == "ready" and body["workers"]
     assert body["workers"][0]["engine"] == "wav2vec2"
+    # the tiny model's paths, measured at the worker's first start (or read from that answer)
+    assert re.fullmatch(r"cpu: conv \S+, transformer \S+ \((measured|cached)\)",
+                        body["workers"][0]["compute"])
     assert any("cc-by-nc" in w for w in body["warnings"])  # the tiny model's card says nc
 
 

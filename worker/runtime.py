@@ -121,6 +121,7 @@ def _write_heartbeat(rt: Runtime) -> None:
                 device=info.device,
                 fallback=info.fallback,
                 model_note=info.note,
+                compute=info.compute,
                 last_seen=utcnow(),
             )
         )

@@ -120,6 +120,7 @@ class Worker(Base):
     device: Mapped[str | None] = mapped_column(String(32))
     fallback: Mapped[bool] = mapped_column(default=False)
     model_note: Mapped[str | None] = mapped_column(Text)
+    compute: Mapped[str | None] = mapped_column(Text)  # where the model runs, how it was chosen
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
