@@ -38,12 +38,14 @@ CLIPS = ROOT.parent / "shared" / "data" / "vi-speech"
 WORK = ROOT / "var" / "bench"
 RATE = 16_000
 DURATIONS = (10, 60, 300, 1800)
-VARIANTS = {  # --compare: name -> (runtime, precision, bf16 weights)
-    "torch fp32": ("torch", "fp32", False),
-    "torch bf16 autocast": ("torch", "bf16", False),
-    "torch bf16 weights": ("torch", "fp32", True),
-    "onnx fp32": ("onnx", "fp32", False),
-    "onnx int8 (default)": ("auto", "auto", False),
+VARIANTS = {  # --compare: name -> (STT_RUNTIME, STT_PRECISION, forced "conv/transformer" or "")
+    "torch fp32 (exact baseline)": ("torch", "fp32", ""),
+    "conv onnx-fp32, transformer onnx-int8": ("auto", "auto", "onnx-fp32/onnx-int8"),
+    "conv torch-bf16, transformer onnx-int8": ("auto", "auto", "torch-bf16/onnx-int8"),
+    "conv torch-fp32, transformer torch-bf16": ("auto", "auto", "torch-fp32/torch-bf16"),
+    "conv torch-bf16, transformer torch-bf16": ("auto", "auto", "torch-bf16/torch-bf16"),
+    "conv onnx-fp32, transformer onnx-fp32": ("onnx", "fp32", ""),
+    "default: measured (auto/auto)": ("auto", "auto", ""),
 }
 # GFLOP per second of audio, base-size wav2vec2 at 25 s chunks, by where the default path runs it
 GFLOP_CONV = 5.4  # conv feature encoder 4.9 + positional conv 0.5: fp32 (bf16 on native CPUs)
@@ -138,19 +140,26 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def child_pipeline(model: str, audio_path: str, runtime: str, precision: str, bf16w: bool) -> dict:
-    """The service pipeline: build_transcriber once, then Transcriber.run on the file."""
+def child_pipeline(model: str, audio_path: str, runtime: str, precision: str, pair: str) -> dict:
+    """The service pipeline: build_transcriber once, then Transcriber.run on the file.
+
+    ``pair`` ("conv/transformer" paths) pins both halves, which no setting does alone: the
+    bench's way to time one combination the measurement would not pick here."""
     from shared.settings import load_settings
     from shared.speech.engines.base import DecodeOptions
     from shared.speech.pipeline import build_transcriber
 
+    if pair:
+        from shared.speech.device import ComputeChoices
+        from shared.speech.engines import wav2vec2
+
+        conv, transformer = pair.split("/")
+        wav2vec2.resolve_choices = lambda *_a: ComputeChoices((conv,), (transformer,))
     settings = load_settings(
         model=model, var_dir=WORK / "var", runtime=runtime, precision=precision
     )
     loaded = time.perf_counter()
     transcriber = build_transcriber(settings)
-    if bf16w:
-        _bf16_weights(transcriber.engine)
     load_s = time.perf_counter() - loaded
     out = WORK / "var" / f"processed-{os.getpid()}.wav"
     started, cpu = time.perf_counter(), _cpu_s()
@@ -167,25 +176,7 @@ def child_pipeline(model: str, audio_path: str, runtime: str, precision: str, bf
 
 
 def _label(transcriber: object) -> str:
-    return _plan(transcriber.engine)
-
-
-def _plan(engine: object) -> str:
-    plan = engine.plan
-    dtype = str(plan.dtype).replace("torch.", "") if plan.dtype is not None else "fp32"
-    if plan.runtime == "onnx":
-        conv = "onnx fp32" if engine.onnx.takes_audio else f"torch {dtype}"
-        return f"onnx {plan.onnx_variant}, conv {conv}"
-    return f"torch {dtype}"
-
-
-def _bf16_weights(engine: object) -> None:
-    """Cast the torch model itself to bf16 (no autocast): the --compare 'bf16 weights' row."""
-    import torch
-
-    network = engine.model.to(torch.bfloat16)
-    forward = network.forward
-    network.forward = lambda values, **kw: forward(values.to(torch.bfloat16), **kw)
+    return transcriber.engine.plan.describe()
 
 
 def run_child(args: list[str], timeout: float) -> dict:
@@ -273,16 +264,17 @@ def available_mb() -> float:
     return 0.0
 
 
-def warm_up(model: str, variants: list[tuple[str, str, bool]]) -> None:
-    """One untimed pipeline run per variant, so ONNX exports land in the cache before the
-    measured runs (an export's memory would otherwise show up as the path's peak RSS)."""
+def warm_up(model: str, variants: list[tuple[str, str, str]]) -> None:
+    """One untimed pipeline run per variant, so ONNX exports and the measured choice land in
+    the cache before the timed runs (a first start's exports and timing would otherwise show
+    up in the path's peak RSS)."""
     audio = str(speech_file(10))
-    for runtime, precision, bf16w in variants:
-        run_child(["pipeline", model, audio, runtime, precision, bf16w], 1200)
+    for runtime, precision, pair in variants:
+        run_child(["pipeline", model, audio, runtime, precision, pair], 1200)
 
 
 def speed_table(model: str, durations: list[int], one_pass_limit_s: int) -> None:
-    warm_up(model, [("auto", "auto", False)])
+    warm_up(model, [("auto", "auto", "")])
     rows: list[Row] = []
     baselines: dict[int, float] = {}
     peaks: dict[int, float] = {}
@@ -297,7 +289,7 @@ def speed_table(model: str, durations: list[int], one_pass_limit_s: int) -> None
             rows.append(Row(seconds, "one-pass fp32", result))
             if "wall_s" in result:
                 baselines[seconds], peaks[seconds] = result["wall_s"], result["peak_mb"]
-        result = run_child(["pipeline", model, audio, "auto", "auto", False], max(600, seconds))
+        result = run_child(["pipeline", model, audio, "auto", "auto", ""], max(600, seconds))
         rows.append(Row(seconds, f"pipeline ({result.get('plan', 'default')})", result))
         print(f"  done {seconds} s", file=sys.stderr, flush=True)
     print_table(rows, baselines)
@@ -311,21 +303,28 @@ def speed_table(model: str, durations: list[int], one_pass_limit_s: int) -> None
 
 def compare_table(model: str, seconds: int) -> None:
     audio = str(speech_file(seconds))
-    warm_up(model, [v for v in VARIANTS.values() if v[0] != "torch"])
-    from shared.speech.device import cpu_has_native_bf16
-
+    warm_up(model, list(VARIANTS.values()))
     rows = []
-    native_bf16 = cpu_has_native_bf16()
-    for name, (runtime, precision, bf16w) in VARIANTS.items():
-        if "bf16" in name and not native_bf16:  # emulated bf16: several times slower than fp32
-            rows.append(Row(seconds, f"pipeline {name}", {"error": "skipped: no native bf16"}))
-            continue
-        result = run_child(["pipeline", model, audio, runtime, precision, bf16w], 1200)
-        rows.append(Row(seconds, f"pipeline {name}", result))
+    for name, (runtime, precision, pair) in VARIANTS.items():
+        result = run_child(["pipeline", model, audio, runtime, precision, pair], 1200)
+        label = f"{name} -> {result['plan']}" if pair == "" and "plan" in result else name
+        rows.append(Row(seconds, label, result))
         print(f"  done {name}", file=sys.stderr, flush=True)
     fp32 = rows[0].result.get("wall_s")
     print_table(rows, {seconds: fp32} if fp32 else {})
     print("(speedup column here: against the pipeline in torch fp32)")
+    print_measurement()
+
+
+def print_measurement() -> None:
+    """What the worker's start-up measurement timed here (per half, on its probe audio)."""
+    records = sorted((WORK / "var" / "cache" / "onnx").glob("*/tuning-*.json"))
+    for path in records:
+        record = json.loads(path.read_text())
+        print(f"\nstart-up measurement ({path.parent.name[:12]}..., {record['cpu']}):")
+        for half in ("conv", "transformer"):
+            timed = ", ".join(f"{k} {v:.0f} ms" for k, v in record[f"{half}_ms"].items())
+            print(f"  {half}: {timed} -> {record[half]}")
 
 
 def _best_s(run: object, repeats: int = 10) -> float:
@@ -391,40 +390,54 @@ def print_floor(best_rtf: float | None) -> None:
 # --- accuracy ----------------------------------------------------------------------------------
 
 
-def accuracy_check(model: str, threshold: float = 0.95) -> bool:
-    """Frame agreement of argmax and transcript equality, fast path vs fp32, over the clips."""
+def accuracy_check(model: str, threshold: float = 0.95, default_threshold: float = 0.95) -> bool:
+    """Every path the start-up measurement may pick, each half with the other in fp32, and the
+    path picked here: frame agreement of argmax and transcript equality against torch fp32 over
+    the clips. A path under ``threshold`` fails the check (and must leave the candidate lists
+    in ``shared/speech/device.py``); the picked pair must reach ``default_threshold``."""
     import jiwer
 
+    from shared.speech.device import CONV_PATHS, TRANSFORMER_PATHS, ComputeChoices
+    from shared.speech.engines import wav2vec2
     from shared.speech.engines.base import DecodeOptions
     from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
 
     cache = WORK / "var" / "cache" / "onnx"
+    resolve = wav2vec2.resolve_choices
+
+    def pinned(conv: str, transformer: str) -> Wav2Vec2Engine:
+        wav2vec2.resolve_choices = lambda *_a: ComputeChoices((conv,), (transformer,))
+        try:
+            return Wav2Vec2Engine(model, device="cpu", cache_dir=cache)
+        finally:
+            wav2vec2.resolve_choices = resolve
+
     reference = Wav2Vec2Engine(model, device="cpu", precision="fp32", runtime="torch")
-    candidates = {
-        "default (auto)": Wav2Vec2Engine(model, device="cpu", cache_dir=cache),
-        "torch bf16 autocast": Wav2Vec2Engine(model, device="cpu", precision="bf16"),
-        "onnx fp32": Wav2Vec2Engine(
-            model, device="cpu", runtime="onnx", precision="fp32", cache_dir=cache
-        ),
-    }
+    candidates = {f"conv {p}": (p, "torch-fp32") for p in CONV_PATHS}
+    candidates |= {f"transformer {p}": ("torch-fp32", p) for p in TRANSFORMER_PATHS}
     clips = [c / max(float(np.abs(c).max()), 1e-9) for c in clip_audio()]
     ref = [reference.logits([c])[0] for c in clips]
     ref_text = [reference.decode(lp, DecodeOptions()).text for lp in ref]
     passed = True
-    print("| path | frame agreement | transcripts equal | CER vs fp32 |\n| --- | --- | --- | --- |")
-    for name, engine in candidates.items():
+    print("| path | frame agreement | transcripts equal | CER vs fp32 | check |")
+    print("| --- | --- | --- | --- | --- |")
+    engines = {name: pinned(*pair) for name, pair in candidates.items()}
+    engines["picked here"] = Wav2Vec2Engine(model, device="cpu", cache_dir=cache)
+    for name, engine in engines.items():
         out = [engine.logits([c])[0] for c in clips]
         same = sum(int((a.argmax(-1) == b.argmax(-1)).sum()) for a, b in zip(out, ref, strict=True))
-        frames = sum(len(r) for r in ref)
+        agreement = same / sum(len(r) for r in ref)
         texts = [engine.decode(lp, DecodeOptions()).text for lp in out]
         equal = sum(a == b for a, b in zip(texts, ref_text, strict=True))
-        cer = jiwer.cer(ref_text, texts)
+        need = default_threshold if name == "picked here" else threshold
+        ok = agreement >= need
+        passed &= ok
+        label = f"{name} ({engine.plan.describe()})" if name == "picked here" else name
         print(
-            f"| {name} ({_plan(engine)}) | {same / frames:.2%} | {equal}/{len(clips)} | {cer:.2%} |"
+            f"| {label} | {agreement:.2%} | {equal}/{len(clips)} | "
+            f"{jiwer.cer(ref_text, texts):.2%} | {'pass' if ok else 'FAIL'} (>= {need:.0%}) |"
         )
-        if name.startswith("default"):
-            passed = same / frames >= threshold
-    print(f"\ndefault path frame agreement >= {threshold:.0%}: {'PASS' if passed else 'FAIL'}")
+    print(f"\nevery candidate path and the picked pair: {'PASS' if passed else 'FAIL'}")
     return passed
 
 
