@@ -6,6 +6,7 @@ the vendor SDK from the same wheel (a dev dependency) decodes the same samples a
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from shared.speech.audio import iter_decoded
 from shared.speech.ctc import greedy_decode
 from shared.speech.device import DeviceConfigError
+from shared.speech.engines import conformer as conformer_module
 from shared.speech.engines.base import DecodeOptions
 from shared.speech.engines.conformer import ConformerEngine, onnx_providers
 from shared.speech.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
@@ -378,3 +380,35 @@ def test_our_engine_reproduces_the_sdk_on_every_shared_clip(conformer_model_dir)
     same = sum(a == b for a, b in zip(theirs, mine, strict=True))
     wer, _ = wer_cer(theirs, mine)
     assert same >= 25 and wer <= 0.02, (same, wer, list(zip(theirs, mine, strict=True)))
+
+
+def test_auto_optimization_is_measured_once_then_read(
+    conformer_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.settings import load_settings
+    from shared.speech.engines.conformer_tuning import LEVELS
+
+    assert load_settings().onnx_optimization == "auto"
+    first = ConformerEngine(
+        str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path
+    )
+    compute = first.info.compute or ""
+    level = compute.split("optimization ", 1)[1].split(" ", 1)[0]
+    assert level in LEVELS and "(measured)" in compute
+    (record,) = tmp_path.glob("tuning-*.json")
+    assert set(json.loads(record.read_text())["level_ms"]) == set(LEVELS)
+
+    opened: list[str] = []
+    real = conformer_module.make_session
+
+    def counting(model: Path, providers: list[object], threads: int, lvl: str, int8: bool):  # noqa: ANN202
+        opened.append(lvl)
+        return real(model, providers, threads, lvl, int8)
+
+    monkeypatch.setattr("shared.speech.engines.conformer.make_session", counting)
+    again = ConformerEngine(
+        str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path
+    )
+    assert opened == [level] and f"optimization {level} (cached)" in (again.info.compute or "")
+    chosen = ConformerEngine(str(conformer_model_dir), "cpu", optimization="basic")
+    assert "optimization basic (set)" in (chosen.info.compute or "")
