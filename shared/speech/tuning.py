@@ -31,8 +31,8 @@ import numpy.typing as npt
 log = logging.getLogger(__name__)
 _CPUINFO = Path("/proc/cpuinfo")
 TUNING_VERSION = "1"  # bump when what is measured changes, so old answers are measured again
-# A candidate whose first timed run is this much slower than the best so far is dropped at
-# once: it cannot win, and a slow path (emulated bf16, say) would otherwise cost seconds.
+# A candidate whose first timed run is this much slower than the best first run is not run
+# again: it cannot win, and a slow path (emulated bf16, say) would otherwise cost seconds.
 ABANDON_RATIO = 1.5
 PROBE_S = 8.0  # long enough for steady kernels, short enough for a few seconds of timing
 SAMPLE_RATE = 16_000
@@ -50,24 +50,27 @@ class Timing:
 
 
 def fastest(candidates: Mapping[str, Callable[[], object]], repeats: int = 3) -> Timing:
-    """Best-of-``repeats`` wall time per candidate after one untimed warm-up run.
+    """Best-of-``repeats`` wall time per candidate after one untimed warm-up run each.
 
     The warm-up pays one-off costs (oneDNN primitive creation, ONNX Runtime's first
-    allocation) that a worker pays once, not per chunk. Ties go to the earlier candidate, so
-    list the preferred (more exact) path first.
+    allocation) that a worker pays once, not per chunk. The timed runs go round-robin, one of
+    each candidate per round, so a burst of load from another process slows every candidate
+    alike instead of whichever was being timed (a worker starting beside a busy one once
+    picked a path 2.6x slower that way). Ties go to the earlier candidate, so list the
+    preferred (more exact) path first.
     """
-    seconds: dict[str, float] = {}
-    for name, run in candidates.items():
+    for run in candidates.values():
         run()
-        best = float("inf")
-        for attempt in range(repeats):
+    seconds = dict.fromkeys(candidates, float("inf"))
+    alive = list(candidates)
+    for round_ in range(repeats):
+        for name in alive:
             started = time.perf_counter()
-            run()
-            best = min(best, time.perf_counter() - started)
-            leader = min(seconds.values(), default=float("inf"))
-            if attempt == 0 and best > ABANDON_RATIO * leader:
-                break
-        seconds[name] = best
+            candidates[name]()
+            seconds[name] = min(seconds[name], time.perf_counter() - started)
+        if round_ == 0:
+            leader = min(seconds.values())
+            alive = [name for name in alive if seconds[name] <= ABANDON_RATIO * leader]
     winner = min(seconds, key=lambda name: seconds[name])
     return Timing(winner, seconds)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -87,6 +88,7 @@ def choose_level(
                 "cpu_flags": cpu_flags(),
                 "level_ms": {k: round(v * 1000, 1) for k, v in seconds.items()},
                 "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "load_average": round(os.getloadavg()[0], 2),  # a busy machine skews what was timed
             },
         )
     return best[0], best[1], "measured"

@@ -15,6 +15,7 @@ path must reach on real speech is checked by ``bench/speed.py --check``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -93,6 +94,7 @@ def measure(
         "transformer_ms": {k: round(v * 1000, 1) for k, v in transformer.seconds.items()},
         "dropped": dropped,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average": round(os.getloadavg()[0], 2),  # a busy machine skews what was timed
     }
     return plan, record
 
