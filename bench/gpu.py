@@ -151,18 +151,19 @@ def load_conformer(device: str, opts: dict) -> Loaded:
 
 def load_wav2vec2(device: str, opts: dict) -> Loaded:
     """wav2vec2-base geometry with random weights (bench/speed.py's), on torch with its
-    autocast precision and its batching (only equal-length chunks share a call)."""
+    precision (autocast on a GPU; measured per half on a CPU) and its batching (only
+    equal-length chunks share a call)."""
     from bench.speed import build_base_model
     from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
 
     model = opts["wav2vec2_model"] or str(build_base_model(ROOT / "var/bench/w2v-base-random"))
-    engine = Wav2Vec2Engine(model, device=device, runtime="torch")
-    dtype = str(engine.dtype or "fp32").removeprefix("torch.")
+    cache = ROOT / "var" / "bench" / "var" / "cache" / "onnx"
+    engine = Wav2Vec2Engine(model, device=device, runtime="torch", cache_dir=cache)
 
     def set_batch(batch: int) -> None:
         engine.batch_size = batch
 
-    return f"torch {dtype}", engine.logits, set_batch, engine.device.type == "cuda"
+    return engine.info.compute or "torch", engine.logits, set_batch, engine.device.type == "cuda"
 
 
 def load_whisper(device: str, opts: dict) -> Loaded:

@@ -66,6 +66,7 @@ def test_info_describes_the_model(engine: WhisperEngine, whisper_base_dir: Path)
     assert engine.info.device == "cpu"
     assert engine.info.license == fm.WHISPER_BASE_LICENSE  # read from the model card
     assert engine.info.model == str(whisper_base_dir)
+    assert engine.info.compute == "cpu: ctranslate2 int8 (default)"
 
 
 @pytest.mark.realspeech

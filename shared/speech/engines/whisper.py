@@ -53,6 +53,7 @@ class WhisperEngine:
 
         self.device = _resolve_device(device)
         self.compute_type = _resolve_compute_type(compute_type, self.device)
+        how = "set" if compute_type != "auto" else "default"
         self.beam_size = beam_size
         looks_like_path = Path(model).is_absolute() or model.startswith((".", "~"))
         try:
@@ -79,6 +80,7 @@ class WhisperEngine:
             license=license or _license_from_dir(model),
             fallback=fallback,
             note=note,
+            compute=f"{self.device}: ctranslate2 {self.compute_type} ({how})",
         )
 
     def transcribe_batch(
