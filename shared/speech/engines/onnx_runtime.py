@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.errors import ErrorCode, SttError
 from shared.speech.engines.base import Float32Array
 
 if TYPE_CHECKING:
@@ -228,17 +227,3 @@ def onnx_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def load_encoder(
-    network: Wav2Vec2ForCTC, variant: str, cache_dir: Path, threads: int, graph: str = "features"
-) -> OnnxEncoder:
-    """Export (cached) and open the session; any failure is MODEL_LOAD_FAILED at start-up."""
-    try:
-        return OnnxEncoder(cached_model(network, variant, cache_dir, graph), threads)
-    except Exception as exc:  # exporter, quantiser and runtime raise many unrelated types
-        raise SttError(
-            ErrorCode.MODEL_LOAD_FAILED,
-            f"could not build the ONNX Runtime {variant} model in {cache_dir}: {exc}. "
-            "Set STT_RUNTIME=torch to use PyTorch instead.",
-        ) from exc
