@@ -190,9 +190,8 @@ def check_levels(model: str) -> bool:
         return [r.text for r in engine.transcribe_batch(audio, options)]
 
     shipped, ok = texts("basic"), True
-    for label, level, precision in [(lv, lv, "auto") for lv in LEVELS] + [
-        ("all@int8", "all", "int8")
-    ]:
+    others = [("all", "all", "auto"), ("all@int8", "all", "int8")]
+    for label, level, precision in [(lv, lv, "auto") for lv in LEVELS] + others:
         ours = texts(level, precision)
         equal = sum(a == b for a, b in zip(ours, shipped, strict=True))
         picked = label in LEVELS
