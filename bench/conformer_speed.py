@@ -17,9 +17,10 @@ RSS is the child's ``ru_maxrss`` (its rusage from ``os.wait4``). ``xSDK`` = SDK 
 wall (above 1: faster than the SDK). ``words``: words in the transcript (graph rows: frames), a
 check that a row transcribed all of it: the SDK's ``.text`` on long audio keeps only its last lines.
 A row name ending in ``@fp32`` (or ``@int8``) sets the engine's precision (``STT_PRECISION``,
-default ``auto``). ``ovh%`` (pipeline rows): the share of the wall time spent outside the
-engine's features, graph and CTC decoding, i.e. audio decoding, normalising, the processed WAV,
-VAD and stitching.
+default ``auto``); ``STT_ONNX_OPTIMIZATION`` sets the graph optimisation level (default
+``extended``; ``auto`` measures it in each row). ``ovh%`` (pipeline rows): the share of the wall
+time spent outside the engine's features, graph and CTC decoding, i.e. audio decoding,
+normalising, the processed WAV, VAD and stitching.
 """
 
 from __future__ import annotations
@@ -88,7 +89,12 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
         row, _, precision = row.partition("@")  # "graph8@fp32": the float front end
         batch = int(row.removeprefix("graph")) if row.startswith("graph") else 0
         engine = ConformerEngine(
-            model, device="cpu", threads=threads, batch_size=batch, precision=precision or "auto"
+            model,
+            device="cpu",
+            threads=threads,
+            batch_size=batch,
+            precision=precision or "auto",
+            optimization=os.environ.get("STT_ONNX_OPTIMIZATION", "extended"),
         )
         if row.startswith("pipeline"):  # "pipeline": the service's default decoding (beam)
             from shared.settings import load_settings

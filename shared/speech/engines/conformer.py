@@ -80,7 +80,7 @@ class ConformerEngine:
         device: str = "auto",
         layout: str = "sdk",
         threads: int = 0,
-        optimization: str = "all",
+        optimization: str = "extended",
         precision: str = "auto",
         batch_size: int = 0,
         lm_path: Path | None = None,

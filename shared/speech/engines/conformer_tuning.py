@@ -2,13 +2,13 @@
 
 The levels differ in what this CPU makes of them: ``extended`` runs our rewritten graph (float
 conv weights, cached GLU outputs) and ``basic`` the graph as shipped, bit-exact with the model's
-SDK. Both give the SDK's text on the shared labelled clips on every CPU tried
-(``bench/speed.py --engine conformer --check``). ``all`` adds layout transforms whose kernels
-depend on the CPU: on a Xeon with AVX512/AMX it changed one word in the 15 clips, so it is no
-candidate (it stays settable); ``disable`` is never faster than ``basic``, and the int8
-front-end convolution changes words. Each level's session is timed on a few steps of a full CPU
-batch, and the answer is kept in ``cache`` keyed by CPU model, threads, batch rows, the model
-file and the runtime's version.
+SDK. Both give the SDK's text on the shared labelled clips on every CPU tried (``bench/speed.py
+--engine conformer --check``). ``all`` adds layout transforms whose kernels depend on the CPU:
+on a Xeon with AVX512/AMX it changed one word in the 15 clips, so it is no candidate although it
+was 1.5x faster there (it stays settable); ``disable`` is never faster than ``basic``, and the
+int8 front-end convolution changes words. Each level's session is timed on a few steps of a full
+CPU batch, and the answer is kept in ``cache`` keyed by CPU model, threads, batch rows, the
+model file and the runtime's version.
 """
 
 from __future__ import annotations
