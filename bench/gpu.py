@@ -138,7 +138,7 @@ def load_conformer(device: str, opts: dict) -> Loaded:
         if not (wheels := sorted((CARRY / "model").glob("viet_asr-*.whl"))):
             raise Skipped("no model: carry var/gpu (bench/gpu.sh --prepare)")
         folder = assemble_from_wheel(wheels[-1], WORK / "models")
-    engine = ConformerEngine(str(folder), device=device, shared=False)
+    engine = ConformerEngine(str(folder), device=device, shared=False, optimization="auto")
     active = engine.session.get_providers()[0].removesuffix("ExecutionProvider")
     if device != "cpu" and active != "CUDA":  # ORT falls back to CPU when CUDA libs are missing
         raise Skipped(f"ONNX Runtime fell back to {active} though the engine says {device}")
