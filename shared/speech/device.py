@@ -86,10 +86,9 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
 # What each wav2vec2 component may run on a CPU, the more exact paths first (a timing tie goes
 # to the earlier). The conv front end never runs int8: dynamic int8 kept 56 % and static,
 # calibrated int8 47 % frame agreement with fp32 on real speech (bench/static_int8.py), far
-# under the 97 % a path needs; every path listed here passes ``bench/speed.py --check``.
+# under the 97 % asked of it; every path listed here passes ``bench/speed.py --check`` (95 %).
 CONV_PATHS: tuple[str, ...] = ("onnx-fp32", "torch-fp32", "torch-bf16")
 TRANSFORMER_PATHS: tuple[str, ...] = ("onnx-fp32", "torch-fp32", "onnx-int8", "torch-bf16")
-_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +108,7 @@ class ComputePlan:
     @staticmethod
     def dtype_of(path: str) -> torch.dtype | None:
         """torch's autocast dtype for a torch path; ``None`` is plain fp32."""
-        return _DTYPES[path.split("-", 1)[1]]
+        return _PRECISIONS[path.split("-", 1)[1]]
 
     @property
     def whole_torch(self) -> bool:
@@ -202,7 +201,7 @@ def _refuse_off_cpu_paths(kind: str, value: str, device: torch.device) -> None:
 
 
 def _dtype_name(dtype: torch.dtype | None) -> str:
-    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+    return next(name for name, known in _PRECISIONS.items() if known == dtype)
 
 
 def cpu_threads(setting: int = 0) -> int:

@@ -42,7 +42,7 @@ from shared.speech.engines.base import (
     Segment,
 )
 from shared.speech.engines.onnx_runtime import model_folder, onnx_available
-from shared.speech.engines.wav2vec2_stages import Stage, autocast, build_stage, free_unused
+from shared.speech.engines.wav2vec2_stages import Stage, build_stage, free_unused
 from shared.speech.engines.wav2vec2_tuning import choose_plan
 from shared.speech.tuning import TuningCache, cpu_model, probe_audio, tuning_key
 
@@ -219,7 +219,9 @@ class Wav2Vec2Engine:
         return TuningCache(folder), key
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        return autocast(self.dtype, self.device)
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     def _frames(self, lengths: list[int]) -> list[int]:
         # an int64 tensor, which torch's types do not tell apart as a LongTensor

@@ -10,7 +10,6 @@ fastest for the other.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Callable
 from pathlib import Path
@@ -32,15 +31,6 @@ if TYPE_CHECKING:
     from transformers import Wav2Vec2ForCTC
 
 Stage = Callable[[Float32Array], Float32Array]
-
-
-def autocast(
-    dtype: torch.dtype | None, device: torch.device
-) -> contextlib.AbstractContextManager[object]:
-    """torch's autocast at ``dtype``; nothing for plain fp32."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 class ChannelsLastConv(torch.nn.Module):
