@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import platform
 import tempfile
@@ -28,14 +27,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-log = logging.getLogger(__name__)
+from shared.speech.engines.base import SAMPLE_RATE
+
 _CPUINFO = Path("/proc/cpuinfo")
 TUNING_VERSION = "1"  # bump when what is measured changes, so old answers are measured again
 # A candidate whose first timed run is this much slower than the best first run is not run
 # again: it cannot win, and a slow path (emulated bf16, say) would otherwise cost seconds.
 ABANDON_RATIO = 1.5
 PROBE_S = 8.0  # long enough for steady kernels, short enough for a few seconds of timing
-SAMPLE_RATE = 16_000
 
 
 @dataclass(frozen=True, slots=True)
