@@ -111,7 +111,8 @@ class ConformerEngine:
                 lambda level: make_session(
                     folder / "model.onnx", providers, cpu_threads(threads), level, int8
                 ),
-                optimization if device_name == "cpu" or optimization != "auto" else "all",
+                optimization,
+                device_name == "cpu",
                 tuning_dir,
                 rows,
                 {"threads": cpu_threads(threads), "int8": int8, "ort": ort.__version__},
@@ -155,14 +156,18 @@ class ConformerEngine:
         model: Path,
         build: Callable[[str], Any],
         optimization: str,
+        on_cpu: bool,
         tuning_dir: Path | None,
         rows: int,
         key_parts: dict[str, object],
     ) -> tuple[str, Any, str]:
         """The session at the level asked for, or with ``auto`` the level measured fastest on
-        this CPU (remembered in ``tuning_dir``); the level, the session and how it was chosen."""
+        this CPU (remembered in ``tuning_dir``); the level, the session and how it was chosen.
+        On a GPU ``auto`` stays ``all``, the level served there before (nothing measured there)."""
         if optimization != "auto":
             return optimization, build(optimization), "set"
+        if not on_cpu:
+            return "all", build("all"), "default on GPU"
         cache = TuningCache(tuning_dir) if tuning_dir is not None else None
         return choose_level(build, cache, rows, key_parts | {"model": model_key(model)})
 
