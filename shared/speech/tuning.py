@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,19 @@ class Timing:
 
     def describe(self) -> str:
         return ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.seconds.items())
+
+    def milliseconds(self) -> dict[str, float]:
+        return {name: round(s * 1000, 1) for name, s in self.seconds.items()}
+
+
+def measured_here() -> dict[str, Any]:
+    """What to keep beside a measured answer about where and when it was measured."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average": round(os.getloadavg()[0], 2),  # a busy machine skews what was timed
+    }
 
 
 def fastest(candidates: Mapping[str, Callable[[], object]], repeats: int = 3) -> Timing:

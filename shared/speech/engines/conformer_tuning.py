@@ -7,17 +7,15 @@ SDK. Both give the SDK's text on the shared labelled clips on every CPU tried (`
 on a Xeon with AVX512/AMX it changed one word in the 15 clips, so it is no candidate although it
 was 1.5x faster there (it stays settable); ``disable`` is never faster than ``basic``, and the
 int8 front-end convolution changes words. Each level's session is timed on a few steps of a full
-CPU batch, and the answer is kept in ``cache`` keyed by CPU model, threads, batch rows, the
-model file and the runtime's version.
+CPU batch, side by side (round-robin, like every measurement here), and the answer is kept in
+``cache`` keyed by CPU model, threads, batch rows, the model file and the runtime's version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,9 @@ import numpy.typing as npt
 from shared.speech.engines.conformer_features import log_mel_from_float
 from shared.speech.tuning import (
     TuningCache,
-    cpu_flags,
     cpu_model,
     fastest,
+    measured_here,
     probe_audio,
     tuning_key,
 )
@@ -61,39 +59,24 @@ def choose_level(
     known = cache.load(key) if cache is not None else None
     if known and known.get("level") in LEVELS:
         return known["level"], build(known["level"]), "cached"
-    seconds: dict[str, float] = {}
-    best: tuple[str, Any] | None = None
-    for level in LEVELS:  # one session alive at a time besides the best: each holds the model
-        session = build(level)
-        feeds = _probe_feeds(session, rows)
-        timing = fastest({level: partial(_steps, session, feeds)})
-        seconds[level] = timing.seconds[level]
-        if best is None or seconds[level] < seconds[best[0]]:
-            best = (level, session)
-    assert best is not None
-    described = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in seconds.items())
+    sessions = {level: build(level) for level in LEVELS}  # both held: timed side by side
+    timing = fastest(
+        {lv: partial(_steps, ses, _probe_feeds(ses, rows)) for lv, ses in sessions.items()}
+    )
     log.info(
         "measured the Conformer's ONNX Runtime optimisation levels on %s (%d steps of %d rows): "
         "%s; chose %s",
         cpu_model(),
         PROBE_STEPS,
         rows,
-        described,
-        best[0],
+        timing.describe(),
+        timing.best,
     )
     if cache is not None:
         cache.save(
-            key,
-            {
-                "level": best[0],
-                "cpu": cpu_model(),
-                "cpu_flags": cpu_flags(),
-                "level_ms": {k: round(v * 1000, 1) for k, v in seconds.items()},
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "load_average": round(os.getloadavg()[0], 2),  # a busy machine skews what was timed
-            },
+            key, {"level": timing.best, "level_ms": timing.milliseconds(), **measured_here()}
         )
-    return best[0], best[1], "measured"
+    return timing.best, sessions[timing.best], "measured"
 
 
 def _probe_feeds(session: Any, rows: int) -> dict[str, npt.NDArray[Any]]:

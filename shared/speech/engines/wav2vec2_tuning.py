@@ -15,9 +15,7 @@ path must reach on real speech is checked by ``bench/speed.py --check``.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -26,7 +24,7 @@ import numpy as np
 from shared.speech.device import ComputeChoices, ComputePlan
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
 from shared.speech.engines.wav2vec2_stages import Stage
-from shared.speech.tuning import Timing, TuningCache, cpu_flags, cpu_model, fastest
+from shared.speech.tuning import Timing, TuningCache, cpu_model, fastest, measured_here
 
 log = logging.getLogger(__name__)
 # Probe guards, against torch fp32: conv features' relative L2 error, logits' argmax agreement.
@@ -88,13 +86,10 @@ def measure(
     record = {
         "conv": plan.conv,
         "transformer": plan.transformer,
-        "cpu": cpu,
-        "cpu_flags": cpu_flags(),
-        "conv_ms": {k: round(v * 1000, 1) for k, v in conv.seconds.items()},
-        "transformer_ms": {k: round(v * 1000, 1) for k, v in transformer.seconds.items()},
+        "conv_ms": conv.milliseconds(),
+        "transformer_ms": transformer.milliseconds(),
         "dropped": dropped,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "load_average": round(os.getloadavg()[0], 2),  # a busy machine skews what was timed
+        **measured_here(),
     }
     return plan, record
 
