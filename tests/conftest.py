@@ -25,7 +25,8 @@ from tests.tiny_models import build_tiny_wav2vec2
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "vi-speech"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/11"
+# Overridable so that two checkouts can run their suites at once without flushing each other.
+REDIS_URL = os.environ.get("STT_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 BACKENDS = ("sqlite", "postgres")
 
 

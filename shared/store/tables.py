@@ -121,6 +121,7 @@ class Worker(Base):
     fallback: Mapped[bool] = mapped_column(default=False)
     model_note: Mapped[str | None] = mapped_column(Text)
     compute: Mapped[str | None] = mapped_column(Text)  # where the model runs, how it was chosen
+    formatting: Mapped[str | None] = mapped_column(Text)  # written-text models, or why not
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
