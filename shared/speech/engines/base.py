@@ -29,11 +29,31 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Token:
+    """One written token ("15", "Hà", "Nội,", "10:30") and the spoken words it was made from.
+
+    ``first_word``..``last_word`` (inclusive) index the segment's ``words``, so search, subtitles
+    and highlights can map written text back to the recogniser's word times.
+    """
+
+    text: str
+    start: float
+    end: float
+    first_word: int
+    last_word: int
+
+
+@dataclass(frozen=True, slots=True)
 class Segment:
+    """``text`` is what readers get; ``spoken_text`` keeps the recogniser's own words when
+    ``text`` was formatted (empty when it was not), and ``tokens`` the written tokens."""
+
     text: str
     start: float
     end: float
     words: list[Word] = field(default_factory=list)
+    spoken_text: str = ""
+    tokens: list[Token] = field(default_factory=list)
 
 
 @dataclass(slots=True)
