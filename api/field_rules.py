@@ -125,6 +125,27 @@ def hotword_weight(raw: Any) -> float:
     return number(raw, "hotword_weight", 0, 100)
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def flag(name: str) -> Callable[[Any], bool | None]:
+    """A switch sent as a JSON boolean or as form text ("true"/"false", "1"/"0"); absent is
+    None, so only the switches a client set are stored on its job."""
+
+    def read(raw: Any) -> bool | None:
+        if raw is None or raw == "":
+            return None
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise SttError(ErrorCode.INVALID_REQUEST, f"{name} must be true or false")
+
+    return read
+
+
 def language(raw: Any) -> str | None:
     return str(raw)[:8] if raw else None
 

@@ -27,6 +27,7 @@ class WorkerJson(TypedDict):
     fallback: bool
     model_note: str | None
     compute: str | None  # e.g. "cpu: conv torch-bf16, transformer onnx-int8 (measured)"
+    formatting: str | None  # the written-text models, or why transcripts stay spoken
 
 
 @bp.get("/healthz")
@@ -44,6 +45,10 @@ def readyz() -> tuple[Response, int]:
         f"model {w['model_id']} is licensed {w['model_license']}: not for commercial use"
         for w in workers
         if w["model_license"] and "nc" in w["model_license"].lower().split("-")
+    ] + [
+        f"worker {w['name']}: written transcripts {w['formatting']}"
+        for w in workers
+        if (w["formatting"] or "").startswith("unavailable")
     ]
     body: dict[str, Any] = {
         "status": "ready" if ready else "not ready",
@@ -93,6 +98,7 @@ def _recent_workers() -> list[WorkerJson]:
                 "fallback": w.fallback,
                 "model_note": w.model_note,
                 "compute": w.compute,
+                "formatting": w.formatting,
             }
             for w in rows
         ]

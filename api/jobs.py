@@ -146,7 +146,13 @@ def get_transcript(job_id: str) -> Response:
         result = job.result or {}
         try:
             segments = segments_from_json(result.get("segments", []))
-            body, mimetype = render(fmt, segments, job.transcript or "", job.duration_s or 0.0)
+            body, mimetype = render(
+                fmt,
+                segments,
+                job.transcript or "",
+                job.duration_s or 0.0,
+                spoken_text=result.get("spoken_text"),
+            )
         except ValueError as exc:
             raise SttError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
         return Response(body, mimetype=mimetype)

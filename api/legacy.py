@@ -55,7 +55,10 @@ def _wait(job_id: uuid.UUID, timeout_s: float) -> Job:
 def _legacy_answer(job: Job) -> Response | tuple[Response, int]:
     body: dict[str, Any]
     if job.status == JobStatus.COMPLETED:
-        body = {"status": "success", "transcript": job.transcript, "path": job.processed_path}
+        # The first version's callers parse the spoken form (lowercase, no punctuation, numbers
+        # as words): they get the recogniser's own words, not the written transcript.
+        spoken = (job.result or {}).get("spoken_text", job.transcript)
+        body = {"status": "success", "transcript": spoken, "path": job.processed_path}
         return jsonify(body)
     if job.status in TERMINAL:
         code = ErrorCode(job.error_code or ErrorCode.TRANSCRIPTION_FAILED)

@@ -24,13 +24,16 @@ QueueName = Literal["interactive", "bulk"]
 Decoder = Literal["greedy", "beam"]
 PayloadMode = Literal["full", "thin"]
 Weight = Annotated[float, Field(ge=0, le=100)]
-DECODING_FIELDS = ("decoder", "hotwords", "hotword_weight", "language")
+# What shapes a transcript besides the audio: stored on the job as its options.
+DECODING_FIELDS = ("decoder", "hotwords", "hotword_weight", "language", "punctuate", "format_text")
 
 AUDIO_PATH = "A file under STT_ALLOWED_AUDIO_ROOTS (instead of `file`)"
 MODEL = "A model name this deployment offers (STT_MODELS)"
 HOTWORDS = "Comma-separated words to favour (beam decoder)"
 CALLBACK_URL = "http(s) URL called when the job ends (webhooks)"
 METADATA = 'A JSON object (16 KiB at most), or the same as JSON text; "" is none'
+PUNCTUATE = "Punctuation marks in the transcript (default true; AssemblyAI's name)"
+FORMAT_TEXT = "Numbers as digits and capitals in the transcript (default true; AssemblyAI's name)"
 
 
 def read(func: Callable[..., Any], sent: Any) -> BeforeValidator:
@@ -63,6 +66,12 @@ class JobRequest(BaseModel):
     ] = None
     hotword_weight: Annotated[float | None, read(rule.hotword_weight, Weight)] = None
     language: Annotated[str | None, read(rule.language, str | None)] = None
+    punctuate: Annotated[
+        bool | None, read(rule.flag("punctuate"), bool | None), Field(description=PUNCTUATE)
+    ] = None
+    format_text: Annotated[
+        bool | None, read(rule.flag("format_text"), bool | None), Field(description=FORMAT_TEXT)
+    ] = None
     audio_path: Annotated[
         str | None, read(rule.text_or_none, str | None), Field(description=AUDIO_PATH)
     ] = None
@@ -93,6 +102,12 @@ class JobUpload(JobRequest):
         None
     )
     language: Annotated[str | None, read(rule.language, str)] = None
+    punctuate: Annotated[
+        bool | None, read(rule.flag("punctuate"), str), Field(description=PUNCTUATE)
+    ] = None
+    format_text: Annotated[
+        bool | None, read(rule.flag("format_text"), str), Field(description=FORMAT_TEXT)
+    ] = None
     audio_path: Annotated[
         str | None, read(rule.text_or_none, str), Field(description=AUDIO_PATH)
     ] = None
@@ -115,6 +130,12 @@ class BatchRequest(BaseModel):
     hotwords: SkipJsonSchema[Annotated[list[str] | None, read(rule.hotwords, Any)]] = None
     hotword_weight: SkipJsonSchema[Annotated[float | None, read(rule.hotword_weight, Any)]] = None
     language: SkipJsonSchema[Annotated[str | None, read(rule.language, Any)]] = None
+    punctuate: Annotated[
+        bool | None, read(rule.flag("punctuate"), bool | None), Field(description=PUNCTUATE)
+    ] = None
+    format_text: Annotated[
+        bool | None, read(rule.flag("format_text"), bool | None), Field(description=FORMAT_TEXT)
+    ] = None
     paths: Annotated[list[Any], read(rule.paths, PathList)]
 
     @model_validator(mode="before")

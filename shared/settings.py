@@ -146,6 +146,20 @@ class Settings(BaseSettings):
     conformer_layout: Literal["sdk", "wenet"] = "sdk"
     onnx_optimization: Literal["auto", "disable", "basic", "extended", "all"] = "auto"
 
+    # --- written transcripts ------------------------------------------------------
+    # Transcripts leave as written Vietnamese (numbers, punctuation, capitals) unless a job asks
+    # otherwise; off here serves the recogniser's spoken form to every job.
+    formatting: bool = True
+    punctuation_model: Path | None = None  # a directory like shared/text/models/vi-punct
+    decimal_separator: Literal[",", "."] = ","  # Vietnamese writes 12,5 ...
+    thousands_separator: Literal[".", ",", " ", ""] = "."  # ... and 1.000
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> Settings:
+        if self.decimal_separator == self.thousands_separator:
+            raise ValueError("STT_DECIMAL_SEPARATOR and STT_THOUSANDS_SEPARATOR must differ")
+        return self
+
     # --- backfill and batches -----------------------------------------------------
     backfill_max_in_flight: int = Field(default=50, ge=1)  # unfinished jobs per backfill run
     backfill_poll_s: float = Field(default=0.5, gt=0)  # how often a run checks its jobs

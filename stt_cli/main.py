@@ -25,6 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     transcribe = sub.add_parser("transcribe", help="transcribe files in-process, no queue")
     transcribe.add_argument("files", nargs="+", type=Path)
+    transcribe.add_argument(
+        "--spoken",
+        action="store_true",
+        help="the recogniser's own words: no numbers, punctuation or capitals",
+    )
     add_backfill_parser(sub)
     add_apikey_parser(sub)
     reconcile_parser = sub.add_parser(
@@ -40,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "api": lambda: serve_api(settings),
         "worker": lambda: run_worker(settings, args.pool),
         "migrate": lambda: migrate(settings),
-        "transcribe": lambda: transcribe_files(settings, args.files),
+        "transcribe": lambda: transcribe_files(settings, args.files, args.spoken),
         "backfill": lambda: backfill(settings, args),
         "apikey": lambda: apikey(settings, args),
         "reconcile": lambda: reconcile(settings, args.once),

@@ -27,6 +27,7 @@ from shared.speech.pipeline import PipelineResult, ProgressFn, default_decoding
 from shared.store.retries import RetryPolicy, is_transient, with_db_retry
 from shared.store.sessions import rowcount, session_scope
 from shared.store.tables import Job, JobStatus, utcnow
+from shared.text.formatter import FormatOptions
 from worker import deliveries, runlock
 from worker.inputs import checked_input
 from worker.memory import memory_bound
@@ -126,6 +127,7 @@ def _transcribe(rt: Runtime, job: Job) -> PipelineResult:
             max_duration_s=rt.settings.max_duration_for(job.queue),
             options=options,
             on_progress=_progress_writer(rt, job.id, _soft_deadline(rt, job)),
+            formatting=FormatOptions.of(job.decoding_options or {}),
         )
 
 

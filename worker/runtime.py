@@ -122,6 +122,7 @@ def _write_heartbeat(rt: Runtime) -> None:
                 fallback=info.fallback,
                 model_note=info.note,
                 compute=info.compute,
+                formatting=rt.transcriber.formatting.status,
                 last_seen=utcnow(),
             )
         )

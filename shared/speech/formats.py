@@ -3,6 +3,9 @@
 Subtitles are read, not searched, so long segments are cut into cues short enough to read in
 time (at most ``MAX_CUE_S`` seconds and ``MAX_CUE_CHARS`` characters, two lines of
 ``LINE_CHARS``), always at word boundaries and timed from word times when the engine gave them.
+Written transcripts come one sentence per segment, so a cue ends where a sentence does; a
+sentence too long for one cue is cut after a comma where one falls late enough, since a line
+that stops mid-phrase is what subtitle readers complain about.
 All text leaves in Unicode NFC: Vietnamese tone marks typed or decoded as combining characters
 would otherwise compare, search and display differently from the same word precomposed.
 """
@@ -16,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.speech.engines.base import Segment, Word
+from shared.speech.engines.base import Segment, Token, Word
+from shared.speech.written import spread_words
 
 MAX_CUE_S = 7.0
 MAX_CUE_CHARS = 84
@@ -31,6 +35,10 @@ MIMETYPES: dict[str, str] = {
 FORMATS: tuple[str, ...] = tuple(MIMETYPES)
 
 _SPACE = re.compile(r"\s+")
+_PHRASE_END = (",", ";", ":", ".", "?", "!", "…")
+# A cue cut after a comma must keep at least this share of what would fit, or the cut is not
+# worth a short flash of text.
+MIN_PHRASE_SHARE = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +53,14 @@ def clean(text: str) -> str:
     return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 
-def _units(seg: Segment) -> list[tuple[str, float, float]]:
-    """Timed words of a segment; without word times, spread the segment's time by characters."""
-    timed = [(clean(w.text), w.start, w.end) for w in seg.words if clean(w.text)]
-    if timed:
-        return timed
-    tokens = clean(seg.text).split(" ")
-    weights = [len(t) + 1 for t in tokens]
-    per_char = (seg.end - seg.start) / sum(weights)
-    out, t = [], seg.start
-    for token, weight in zip(tokens, weights, strict=True):
-        out.append((token, t, t + weight * per_char))
-        t += weight * per_char
-    return out
+Unit = tuple[str, float, float]
+
+
+def _units(seg: Segment) -> list[Unit]:
+    """Timed written tokens of a segment, else its words (spread by characters if untimed)."""
+    if seg.tokens:
+        return [(clean(t.text), t.start, t.end) for t in seg.tokens if clean(t.text)]
+    return [(clean(w.text), w.start, w.end) for w in spread_words(seg) if clean(w.text)]
 
 
 def cues(
@@ -72,19 +75,42 @@ def cues(
         if len(text) <= max_chars and seg.end - seg.start <= max_s:
             out.append(Cue(seg.start, max(seg.start, seg.end), text))
             continue
-        group: list[tuple[str, float, float]] = []
-        for unit in _units(seg):
-            joined = len(" ".join(u[0] for u in group)) + 1 + len(unit[0])
-            if group and (joined > max_chars or unit[2] - group[0][1] > max_s):
-                out.append(_cue(group))
-                group = []
-            group.append(unit)
-        if group:
-            out.append(_cue(group))
+        out.extend(_split(_units(seg), max_s, max_chars))
     return out
 
 
-def _cue(group: list[tuple[str, float, float]]) -> Cue:
+def _split(units: list[Unit], max_s: float, max_chars: int) -> list[Cue]:
+    out: list[Cue] = []
+    group: list[Unit] = []
+    for unit in units:
+        while group and _overflows(group, unit, max_s, max_chars):
+            cut = _phrase_cut(group)
+            out.append(_cue(group[:cut]))
+            group = group[cut:]
+        group.append(unit)
+    if group:
+        out.append(_cue(group))
+    return out
+
+
+def _overflows(group: list[Unit], unit: Unit, max_s: float, max_chars: int) -> bool:
+    joined = len(" ".join(u[0] for u in group)) + 1 + len(unit[0])
+    return joined > max_chars or unit[2] - group[0][1] > max_s
+
+
+def _phrase_cut(group: list[Unit]) -> int:
+    """Where to end the cue: after the last phrase end late enough in it, else after it all."""
+    total = len(" ".join(u[0] for u in group))
+    length = 0
+    best = len(group)
+    for i, unit in enumerate(group[:-1]):
+        length += len(unit[0]) + (1 if i else 0)
+        if unit[0].endswith(_PHRASE_END) and length >= MIN_PHRASE_SHARE * total:
+            best = i + 1
+    return best
+
+
+def _cue(group: list[Unit]) -> Cue:
     start = group[0][1]
     return Cue(start, max(start, group[-1][2]), " ".join(u[0] for u in group))
 
@@ -127,41 +153,63 @@ def to_vtt(segments: Sequence[Segment]) -> str:
 
 
 def to_dict(
-    segments: Sequence[Segment], text: str, duration_s: float, language: str = "vi"
+    segments: Sequence[Segment],
+    text: str,
+    duration_s: float,
+    language: str = "vi",
+    spoken_text: str | None = None,
 ) -> dict[str, object]:
-    """The JSON document: times in seconds rounded to milliseconds, confidences may be null."""
+    """The JSON document: times in seconds rounded to milliseconds, confidences may be null.
 
-    def conf(values: list[float | None]) -> float | None:
-        known = [v for v in values if v is not None]
-        return round(sum(known) / len(known), 4) if known else None
-
+    ``text`` is the written transcript and ``spoken_text`` the recogniser's own words (the same
+    text where nothing was formatted); each segment keeps its recognised ``words`` and, when
+    formatted, the written ``tokens`` with the range of words each was made from."""
     return {
         "text": clean(text),
+        "spoken_text": clean(text if spoken_text is None else spoken_text),
         "language": language,
         "duration": round(duration_s, 3),
-        "segments": [
+        "segments": [_segment_dict(s) for s in segments],
+    }
+
+
+def _segment_dict(s: Segment) -> dict[str, object]:
+    known = [w.confidence for w in s.words if w.confidence is not None]
+    return {
+        "text": clean(s.text),
+        "spoken_text": clean(s.spoken_text or s.text),
+        "start": round(s.start, 3),
+        "end": round(s.end, 3),
+        "confidence": round(sum(known) / len(known), 4) if known else None,
+        "words": [
             {
-                "text": clean(s.text),
-                "start": round(s.start, 3),
-                "end": round(s.end, 3),
-                "confidence": conf([w.confidence for w in s.words]),
-                "words": [
-                    {
-                        "text": clean(w.text),
-                        "start": round(w.start, 3),
-                        "end": round(w.end, 3),
-                        "confidence": None if w.confidence is None else round(w.confidence, 4),
-                    }
-                    for w in s.words
-                ],
+                "text": clean(w.text),
+                "start": round(w.start, 3),
+                "end": round(w.end, 3),
+                "confidence": None if w.confidence is None else round(w.confidence, 4),
             }
-            for s in segments
+            for w in s.words
+        ],
+        "tokens": [
+            {
+                "text": clean(t.text),
+                "start": round(t.start, 3),
+                "end": round(t.end, 3),
+                "first_word": t.first_word,
+                "last_word": t.last_word,
+            }
+            for t in s.tokens
         ],
     }
 
 
 def render(
-    fmt: str, segments: Sequence[Segment], text: str, duration_s: float, language: str = "vi"
+    fmt: str,
+    segments: Sequence[Segment],
+    text: str,
+    duration_s: float,
+    language: str = "vi",
+    spoken_text: str | None = None,
 ) -> tuple[str, str]:
     """``(body, mimetype)`` of the transcript in ``fmt``; ValueError for an unknown format."""
     key = fmt.strip().lower()
@@ -174,7 +222,8 @@ def render(
         body = clean(text or " ".join(s.text for s in segments))
         body = body + "\n" if body else ""
     elif key == "json":
-        body = json.dumps(to_dict(segments, text, duration_s, language), ensure_ascii=False)
+        document = to_dict(segments, text, duration_s, language, spoken_text)
+        body = json.dumps(document, ensure_ascii=False)
     elif key == "srt":
         body = to_srt(segments)
     else:
@@ -190,6 +239,11 @@ def segments_from_json(items: Sequence[dict[str, Any]]) -> list[Segment]:
             item["start"],
             item["end"],
             [Word(w["text"], w["start"], w["end"], w.get("confidence")) for w in item["words"]],
+            item.get("spoken_text", ""),
+            [
+                Token(t["text"], t["start"], t["end"], t["first_word"], t["last_word"])
+                for t in item.get("tokens", [])
+            ],
         )
         for item in items
     ]

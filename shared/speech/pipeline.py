@@ -42,6 +42,8 @@ from shared.speech.prefetch import prefetch
 from shared.speech.processed_wav import iter_wav_blocks, load_wav, prepare_audio
 from shared.speech.stitching import stitch
 from shared.speech.vad import SpeechDetector, default_detector
+from shared.speech.written import LoadedFormatter, load_formatter, write_segments
+from shared.text.formatter import FormatOptions
 
 ProgressFn = Callable[[float], None]
 BLOCK_S = 30.0
@@ -49,6 +51,9 @@ BLOCK_S = 30.0
 
 @dataclass(slots=True)
 class PipelineResult:
+    """``text`` is what readers get (written, unless formatting was off or unavailable);
+    ``spoken_text`` is always the recogniser's own words, as the first version returned them."""
+
     text: str
     segments: list[Segment]
     duration_s: float
@@ -56,10 +61,15 @@ class PipelineResult:
     processing_s: float
     input_format: str
     engine: dict[str, Any] = field(default_factory=dict)
+    spoken_text: str = ""
+    formatted: bool = False
+    formatting_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "text": self.text,
+            "spoken_text": self.spoken_text,
+            "formatted": self.formatted,
             "segments": [asdict(s) for s in self.segments],
             "duration_s": self.duration_s,
             "input_format": self.input_format,
@@ -71,9 +81,18 @@ class Transcriber:
     """An engine plus a speech detector, built once per worker process."""
 
     def __init__(
-        self, engine: Engine, detector: SpeechDetector | None, chunk_s: float, batch_size: int
+        self,
+        engine: Engine,
+        detector: SpeechDetector | None,
+        chunk_s: float,
+        batch_size: int,
+        formatting: LoadedFormatter | None = None,
     ) -> None:
         self.engine = engine
+        self.formatting = formatting or LoadedFormatter(None, "off: spoken form")
+        # Engines that already write (Whisper: digits, punctuation, capitals) are not formatted
+        # again: a second pass would only lowercase and re-punctuate good text.
+        self.writes_text = bool(getattr(engine, "writes_text", False))
         self.detector = detector
         self.chunk_s = chunk_s
         self.batch_size = max(1, batch_size)
@@ -88,6 +107,7 @@ class Transcriber:
         max_duration_s: float,
         options: DecodeOptions,
         on_progress: ProgressFn | None = None,
+        formatting: FormatOptions | None = None,
     ) -> PipelineResult:
         started = time.perf_counter()
         prepared = prepare_audio(src, processed_wav, max_duration_s)
@@ -98,17 +118,30 @@ class Transcriber:
         else:
             gain = prepared.peak if self.source_level else 1.0
             segments = self._chunked(prepared.path, prepared.duration_s, gain, options, progress)
+        spoken = _joined(segments)
+        format_started = time.perf_counter()
+        written = self._written(segments, formatting or FormatOptions())
+        format_s = time.perf_counter() - format_started if written is not None else 0.0
         progress(1.0)
-        text = unicodedata.normalize("NFC", " ".join(s.text.strip() for s in segments if s.text))
         return PipelineResult(
-            text=text.strip(),
-            segments=segments,
+            text=spoken if written is None else _joined(written),
+            segments=segments if written is None else written,
             duration_s=prepared.duration_s,
             processed_path=prepared.path,
             processing_s=time.perf_counter() - started,
             input_format=prepared.format,
             engine=asdict(self.engine.info),
+            spoken_text=spoken,
+            formatted=written is not None,
+            formatting_s=format_s,
         )
+
+    def _written(self, segments: list[Segment], options: FormatOptions) -> list[Segment] | None:
+        """The written segments, or None where the spoken form is served as it is."""
+        formatter = self.formatting.formatter
+        if formatter is None or self.writes_text or not options.active:
+            return None
+        return write_segments(segments, formatter, options)
 
     def _chunked(
         self,
@@ -189,6 +222,11 @@ class Transcriber:
             yield chunk.start_s, chunk.end_s, _timed(result, chunk.end_s - chunk.start_s)
 
 
+def _joined(segments: list[Segment]) -> str:
+    text = " ".join(s.text.strip() for s in segments if s.text)
+    return unicodedata.normalize("NFC", text).strip()
+
+
 def _prefers_whole_file(engine: Engine) -> TypeGuard[WholeFileEngine]:
     return bool(getattr(engine, "prefers_whole_file", False))
 
@@ -214,4 +252,9 @@ def build_transcriber(settings: Settings, engine: Engine | None = None) -> Trans
     auto = getattr(engine, "preferred_batch_size", None)
     batch = settings.batch_size or auto or (8 if engine.info.device.startswith("cuda") else 1)
     detector = None if getattr(engine, "prefers_whole_file", False) else default_detector()
-    return Transcriber(engine, detector, settings.chunk_s, batch)
+    formatting = (
+        LoadedFormatter(None, "not needed: the engine writes text itself")
+        if getattr(engine, "writes_text", False)
+        else load_formatter(settings)
+    )
+    return Transcriber(engine, detector, settings.chunk_s, batch, formatting)

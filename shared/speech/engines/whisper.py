@@ -38,6 +38,7 @@ class WhisperEngine:
     """One loaded faster-whisper model; construct once per worker process and reuse."""
 
     prefers_whole_file: bool = True
+    writes_text: bool = True  # digits, punctuation and capitals already: never formatted again
 
     def __init__(
         self,
