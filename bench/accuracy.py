@@ -139,7 +139,8 @@ def through_pipeline(
         start = time.perf_counter()
         result = transcriber.run(row.path, work / "processed.wav", 1e9, options)
         row.seconds = time.perf_counter() - start
-        row.audio_s, row.hypothesis = result.duration_s, result.text
+        # Recognition is scored on the recogniser's own words: the references are spoken form.
+        row.audio_s, row.hypothesis = result.duration_s, result.spoken_text or result.text
 
     return run
 
@@ -207,6 +208,9 @@ def via_api(args: argparse.Namespace) -> Callable[[Row], None]:
                 file=sys.stderr,
             )
         row.hypothesis = job.get("transcript") or ""
+        if job["status"] == "completed":  # the spoken form, as the references are written
+            doc = requests.get(f"{base}/v1/jobs/{job['id']}/transcript?format=json", timeout=30)
+            row.hypothesis = doc.json().get("spoken_text", row.hypothesis)
         row.seconds = job.get("processing_s") or time.perf_counter() - start
 
     return run

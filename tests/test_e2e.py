@@ -77,6 +77,41 @@ def test_transcript_formats(ready, vi_clip):
     assert bad.status_code == 400
 
 
+def test_transcripts_are_written_and_keep_the_spoken_form(ready, vi_clip):
+    """The written transcript is the default; every recognised word stays in the JSON with its
+    time, and the written tokens cover those words exactly once, in order."""
+    job = wait_job(ready, submit_file(ready, vi_clip)["id"])
+    doc = ready.get(f"/v1/jobs/{job['id']}/transcript?format=json").get_json()
+    assert doc["text"] == job["transcript"] and job["transcript"][-1] in ".?!"
+    assert doc["spoken_text"] and doc["spoken_text"] == doc["spoken_text"].lower()
+    words = [w["text"] for s in doc["segments"] for w in s["words"]]
+    assert words == doc["spoken_text"].split()
+    for seg in doc["segments"]:
+        covered = [i for t in seg["tokens"] for i in range(t["first_word"], t["last_word"] + 1)]
+        assert covered == list(range(len(seg["words"])))
+        assert seg["text"] == " ".join(t["text"] for t in seg["tokens"])
+        for token in seg["tokens"]:
+            assert token["start"] == seg["words"][token["first_word"]]["start"]
+            assert token["end"] == seg["words"][token["last_word"]]["end"]
+
+
+def test_a_job_can_ask_for_the_spoken_form(ready, vi_clip):
+    fields = {"punctuate": "false", "format_text": "false"}
+    job = wait_job(ready, submit_file(ready, vi_clip, **fields)["id"])
+    doc = ready.get(f"/v1/jobs/{job['id']}/transcript?format=json").get_json()
+    assert job["transcript"] == doc["spoken_text"] and doc["segments"][0]["tokens"] == []
+    no_marks = wait_job(ready, submit_file(ready, vi_clip, punctuate="0")["id"])
+    assert not re.search(r"[.,?!]", no_marks["transcript"])
+    bad = ready.post("/v1/jobs", json={"audio_path": "/x.wav", "punctuate": "maybe"})
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_request"
+    assert "punctuate" in bad.get_json()["error"]["message"]
+
+
+def test_readyz_names_the_formatting_models(ready):
+    workers = ready.get("/readyz").get_json()["workers"]
+    assert workers and all("vi-punct" in (w["formatting"] or "") for w in workers), workers
+
+
 def test_two_jobs_never_share_a_processed_file(ready, vi_clip):
     ids = [submit_file(ready, vi_clip)["id"] for _ in range(2)]
     jobs = [wait_job(ready, i) for i in ids]
@@ -130,6 +165,9 @@ def test_legacy_route_keeps_its_contract(ready, vi_clip, audio_root):
         body = response.get_json()
         assert response.status_code == 200 and set(body) == {"status", "transcript", "path"}
         assert body["status"] == "success" and body["transcript"] and Path(body["path"]).exists()
+        # the first version's spoken form: lowercase, no punctuation, no digits
+        transcript = body["transcript"]
+        assert transcript == transcript.lower() and not re.search(r"[.,?!\d]", transcript)
 
 
 def test_legacy_route_falls_back_to_default_audio(worker, stack, vi_clip, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 import srt
 import webvtt
 
-from shared.speech.engines.base import Segment, Word
-from shared.speech.formats import MAX_CUE_CHARS, MAX_CUE_S, cues, render
+from shared.speech.engines.base import Segment, Token, Word
+from shared.speech.formats import MAX_CUE_CHARS, MAX_CUE_S, cues, render, segments_from_json
 
 
 def segment(text: str, start: float, step: float = 0.5, conf: float | None = 0.8) -> Segment:
@@ -147,3 +147,61 @@ def test_subtitles_without_segments_fall_back_to_the_whole_file() -> None:
     assert len(parsed) >= 2 and parsed[0].start.total_seconds() == 0.0
     assert parsed[-1].end.total_seconds() == pytest.approx(20.0)
     assert " ".join(p.content.replace("\n", " ") for p in parsed) == LONG
+
+
+def written_segment(tokens: list[tuple[str, int, int]], spoken: str, start: float) -> Segment:
+    """A formatted segment: ``spoken`` words timed 0.5 s apart, written tokens over them."""
+    base = segment(spoken, start)
+    return Segment(
+        " ".join(t for t, _, _ in tokens),
+        base.start,
+        base.end,
+        base.words,
+        spoken,
+        [Token(t, base.words[a].start, base.words[b].end, a, b) for t, a, b in tokens],
+    )
+
+
+def test_written_tokens_and_spoken_form_reach_the_json_and_read_back() -> None:
+    seg = written_segment(
+        [("Ngày", 0, 0), ("15/8,", 1, 4), ("Hà", 5, 5), ("Nội.", 6, 6)],
+        "ngày mười lăm tháng tám hà nội",
+        2.0,
+    )
+    body, _ = render("json", [seg], seg.text, 10.0, spoken_text=seg.spoken_text)
+    doc = json.loads(body)
+    assert doc["text"] == "Ngày 15/8, Hà Nội." and doc["spoken_text"] == seg.spoken_text
+    number = doc["segments"][0]["tokens"][1]
+    assert (number["first_word"], number["last_word"]) == (1, 4)
+    assert (number["start"], number["end"]) == (2.5, 4.4)  # from "mười" to "tám"
+    assert [w["text"] for w in doc["segments"][0]["words"]] == seg.spoken_text.split()
+    assert segments_from_json(doc["segments"]) == [seg]
+    txt, _ = render("txt", [seg], seg.text, 10.0, spoken_text=seg.spoken_text)
+    assert txt == "Ngày 15/8, Hà Nội.\n"
+
+
+def test_an_unformatted_transcript_is_its_own_spoken_form() -> None:
+    doc = json.loads(render("json", SEGMENTS, TEXT, 3730.0)[0])
+    assert doc["spoken_text"] == TEXT and doc["segments"][0]["spoken_text"] == "xin chào các bạn"
+    assert doc["segments"][0]["tokens"] == []
+
+
+def test_a_long_sentence_is_cut_after_a_comma_not_mid_phrase() -> None:
+    words = (
+        "sáng nay đoàn công tác của bộ đã đến thăm các hộ dân bị ảnh hưởng bởi lũ, "
+        "trao quà và động viên bà con sớm ổn định cuộc sống sau thiên tai"
+    ).split()
+    tokens = [(w, i, i) for i, w in enumerate(words)]
+    seg = written_segment(tokens, " ".join(w.rstrip(",") for w in words), 0.0)
+    found = cues([seg], max_s=60.0)
+    assert len(found) == 2 and found[0].text.endswith("bởi lũ,"), found
+    assert " ".join(c.text for c in found) == seg.text
+
+
+def test_without_a_late_comma_the_cut_stays_at_the_length_limit() -> None:
+    words = ("một, " + LONG).split()
+    seg = written_segment([(w, i, i) for i, w in enumerate(words)], " ".join(words), 0.0)
+    found = cues([seg], max_s=60.0)
+    assert not found[0].text == "một,"  # a comma this early would flash a one-word cue
+    assert all(len(c.text) <= MAX_CUE_CHARS for c in found)
+    assert " ".join(c.text for c in found) == seg.text
