@@ -156,7 +156,7 @@ def test_offline_default_is_the_conformer_and_says_so(conformer_model_dir, monke
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_migrations_0006_and_0007_round_trip(backend, tmp_path):
+def test_migrations_0006_to_0008_round_trip(backend, tmp_path):
     from alembic import command
     from sqlalchemy import inspect
 
@@ -173,13 +173,15 @@ def test_migrations_0006_and_0007_round_trip(backend, tmp_path):
     try:
         upgrade(url)
         columns = lambda: {c["name"] for c in inspect(make_engine(url)).get_columns("workers")}  # noqa: E731
-        assert {"model_note", "compute"} <= columns()
+        assert {"model_note", "compute", "formatting"} <= columns()
+        command.downgrade(alembic_config(url), "0007")
+        assert "compute" in columns() and "formatting" not in columns()
         command.downgrade(alembic_config(url), "0006")
         assert "model_note" in columns() and "compute" not in columns()
         command.downgrade(alembic_config(url), "0005")
         assert "model_note" not in columns()
         upgrade(url)
-        assert {"model_note", "compute"} <= columns()
+        assert {"model_note", "compute", "formatting"} <= columns()
     finally:
         if name:
             _drop_postgres_database(name)
