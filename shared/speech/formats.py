@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.speech.engines.base import Segment, Word
+from shared.speech.engines.base import Segment, Token, Word
 
 MAX_CUE_S = 7.0
 MAX_CUE_CHARS = 84
@@ -183,13 +183,20 @@ def render(
 
 
 def segments_from_json(items: Sequence[dict[str, Any]]) -> list[Segment]:
-    """Segments back from the job row's stored result (dataclasses serialised with asdict)."""
+    """Segments back from the job row's stored result (dataclasses serialised with asdict).
+    Rows written before segments carried a written form have no ``spoken_text``/``tokens``."""
     return [
         Segment(
             item["text"],
             item["start"],
             item["end"],
             [Word(w["text"], w["start"], w["end"], w.get("confidence")) for w in item["words"]],
+            item.get("spoken_text") or "",
+            [_token(t) for t in item.get("tokens") or []],
         )
         for item in items
     ]
+
+
+def _token(item: dict[str, Any]) -> Token:
+    return Token(item["text"], item["start"], item["end"], item["first_word"], item["last_word"])
