@@ -18,6 +18,7 @@ ERRORS = {
     504: "STT_OPENAI_WAIT_S passed (wait_timeout); the job goes on: poll /v1/jobs/{job_id}",
 }
 FORM = TranscriptionForm
+JOB_ID = {"X-Job-Id": {"description": "The job behind the answer", "schema": {"type": "string"}}}
 ANSWERS: Schema = {
     "application/json": {"schema": {"anyOf": [Transcription, TranscriptionVerbose]}},
     **{MIMETYPES[fmt].split(";")[0]: {"schema": {"type": "string"}} for fmt in RENDERED.values()},
@@ -27,7 +28,11 @@ OPENAI_PATHS: dict[str, Schema] = {
         "post": operation(
             "OpenAI's createTranscription: upload, wait for the job, answer in OpenAI's shapes",
             {
-                "200": {"description": "As response_format asks", "content": ANSWERS},
+                "200": {
+                    "description": "As response_format asks",
+                    "content": ANSWERS,
+                    "headers": JOB_ID,
+                },
                 **{
                     str(code): {
                         "description": text,

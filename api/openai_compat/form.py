@@ -35,28 +35,28 @@ PROMPT = (
 )
 
 
-def model_name(raw: Any, info: ValidationInfo) -> str:
+def model_rule(raw: Any, info: ValidationInfo) -> str:
     settings: Settings = (info.context or {})["settings"]
     return raw if isinstance(raw, str) and raw in offered_models(settings) else DEFAULT_MODEL_NAME
 
 
-def prompt_hotwords(raw: Any) -> list[str]:
+def prompt_rule(raw: Any) -> list[str]:
     """Short phrases of the prompt, at most as many as the hotwords field takes."""
     phrases = (p.strip() for p in _PHRASE_BREAKS.split(str(raw or "")))
     kept = [p for p in phrases if p and len(p.split()) <= MAX_PHRASE_WORDS]
     return kept[: rule.MAX_HOTWORDS]
 
 
-def response_format(raw: Any) -> str:
+def format_rule(raw: Any) -> str:
     return rule.choice(raw or "json", RESPONSE_FORMATS, "response_format")
 
 
-def temperature(raw: Any) -> float:
+def temperature_rule(raw: Any) -> float:
     """Accepted as OpenAI documents it and not used: CTC decoding samples nothing."""
     return 0.0 if raw is None or raw == "" else rule.number(raw, "temperature", 0, 1)
 
 
-def granularities(raw: Any) -> tuple[str, ...]:
+def granularities_rule(raw: Any) -> tuple[str, ...]:
     """OpenAI's default is segment times only; word times only when asked for."""
     values = raw if isinstance(raw, list) else [raw] if raw else []
     return tuple(rule.choice(v, GRANULARITIES, "timestamp_granularities[]") for v in values) or (
@@ -71,17 +71,17 @@ class TranscriptionForm(BaseModel):
 
     file: Annotated[bytes, Field(description="MP3, WAV, M4A, OGG or FLAC, by content")] = b""
     model: Annotated[
-        str, read(model_name, str), Field(description=MODEL, validate_default=True)
+        str, read(model_rule, str), Field(description=MODEL, validate_default=True)
     ] = DEFAULT_MODEL_NAME
     language: Annotated[str | None, read(rule.language, str)] = None
-    prompt: Annotated[list[str], read(prompt_hotwords, str), Field(description=PROMPT)] = []
-    response_format: Annotated[str, read(response_format, ResponseFormat)] = "json"
+    prompt: Annotated[list[str], read(prompt_rule, str), Field(description=PROMPT)] = []
+    response_format: Annotated[str, read(format_rule, ResponseFormat)] = "json"
     temperature: Annotated[
-        float, read(temperature, Temperature), Field(description="Accepted, not used")
+        float, read(temperature_rule, Temperature), Field(description="Accepted, not used")
     ] = 0.0
     timestamp_granularities: Annotated[
         tuple[str, ...],
-        read(granularities, list[Granularity]),
+        read(granularities_rule, list[Granularity]),
         Field(alias=GRANULARITIES_FIELD, description="With verbose_json; default segment"),
     ] = ("segment",)
 

@@ -20,10 +20,11 @@ from shared.errors import ErrorCode, SttError
 
 bp = Blueprint("openai", __name__, url_prefix="/v1/audio")
 bp.after_request(to_openai_shape)
+JOB_ID_HEADER = "X-Job-Id"
 
 
 @bp.post("/transcriptions")
-def create_transcription() -> Response | tuple[Response, int]:
+def create_transcription() -> Response:
     settings = services().settings
     listed = [
         *request.form.getlist(GRANULARITIES_FIELD),
@@ -37,7 +38,11 @@ def create_transcription() -> Response | tuple[Response, int]:
     job = wait_for_job(job.id, settings.openai_wait_limit_s)
     error = outcome_error(job, ErrorCode.WAIT_TIMEOUT)
     if error is None:
-        return transcription_answer(job, form.response_format, form.timestamp_granularities)
-    body = error.to_dict()
-    body["error"]["job_id"] = str(job.id)
-    return jsonify(body), error.http_status
+        answer = transcription_answer(job, form.response_format, form.timestamp_granularities)
+    else:
+        body = error.to_dict()
+        body["error"]["job_id"] = str(job.id)
+        answer = jsonify(body)
+        answer.status_code = error.http_status
+    answer.headers[JOB_ID_HEADER] = str(job.id)  # the job behind the answer, in /v1/jobs
+    return answer

@@ -1,0 +1,170 @@
+"""POST /v1/audio/transcriptions with the official `openai` package as the client, over real HTTP
+against the app and the real worker process (tiny wav2vec2 model), on both stacks: every
+response format, word times, a bad and a missing file, a wrong key, the wait limit, and the job
+each call leaves in /v1/jobs, seen only by its own key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from shared.apikeys import hash_key
+from tests.conftest import serve_app
+
+openai = pytest.importorskip("openai")
+
+KEY = "stt_openai-test-key-0123456789abcdefghijklmnop"
+OTHER_KEY = "stt_openai-other-key-0123456789abcdefghijklm"
+KEYS = {"openai-a": hash_key(KEY), "openai-b": hash_key(OTHER_KEY)}
+
+
+def _keyed_app(stack, **overrides):
+    from api.app import create_app
+
+    return create_app(stack.settings.model_copy(update={"api_keys": KEYS, **overrides}))
+
+
+@pytest.fixture(scope="module")
+def base_url(stack, worker) -> Iterator[str]:
+    for url in serve_app(_keyed_app(stack)):
+        yield f"{url}/v1"
+
+
+@pytest.fixture(scope="module")
+def client(base_url):
+    return openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+
+
+def _transcribe(client, clip: Path, **params):
+    with clip.open("rb") as audio:
+        return client.audio.transcriptions.with_raw_response.create(
+            model=params.pop("model", "whisper-1"), file=audio, **params
+        )
+
+
+def _job(base_url: str, job_id: str, key: str = KEY) -> requests.Response:
+    return requests.get(f"{base_url}/jobs/{job_id}", headers=_bearer(key), timeout=10)
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_json_is_the_jobs_transcript_and_the_job_stays_the_callers(client, base_url, vi_clip):
+    raw = _transcribe(client, vi_clip)
+    job_id = raw.headers["X-Job-Id"]
+    job = _job(base_url, job_id).json()
+    assert raw.parse().text == job["transcript"] != ""
+    assert job["status"] == "completed" and job["queue"] == "interactive"
+    listed = requests.get(f"{base_url}/jobs", headers=_bearer(KEY), timeout=10).json()["jobs"]
+    assert job_id in {j["id"] for j in listed}
+    other = requests.get(f"{base_url}/jobs", headers=_bearer(OTHER_KEY), timeout=10).json()
+    assert job_id not in {j["id"] for j in other["jobs"]}
+    assert _job(base_url, job_id, OTHER_KEY).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("fmt", "starts"), [("text", ""), ("srt", "1\n00:00:0"), ("vtt", "WEBVTT\n")]
+)
+def test_text_and_subtitles(client, vi_clip, fmt, starts):
+    body = _transcribe(client, vi_clip, response_format=fmt).parse()
+    assert isinstance(body, str) and body.startswith(starts) and body.endswith("\n")
+    if fmt == "text":
+        assert body.strip() and "-->" not in body
+    else:
+        assert " --> " in body
+
+
+def test_verbose_json_has_segments_and_words_only_when_asked(client, vi_clip):
+    plain = _transcribe(client, vi_clip, response_format="verbose_json").parse()
+    assert plain.language == "vietnamese" and plain.duration == pytest.approx(3.69, abs=0.15)
+    assert plain.segments and plain.words is None
+    first = plain.segments[0]
+    assert first.id == 0 and first.tokens == [] and first.avg_logprob <= 0
+    assert 0 <= first.start < first.end <= plain.duration + 0.05
+    assert plain.text == " ".join(s.text for s in plain.segments)
+
+    timed = _transcribe(
+        client, vi_clip, response_format="verbose_json", timestamp_granularities=["word"]
+    ).parse()
+    assert timed.segments is None and timed.words
+    assert " ".join(w.word for w in timed.words) == timed.text
+    assert all(0 <= w.start <= w.end <= timed.duration + 0.05 for w in timed.words)
+    both = _transcribe(
+        client, vi_clip, response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    ).parse()
+    assert both.segments and both.words
+
+
+def test_prompt_becomes_hotwords_and_temperature_is_accepted(client, base_url, vi_clip):
+    prompt = "Hà Nội, bão lũ miền Trung; một câu dài hơn sáu chữ thì không phải từ khoá"
+    raw = _transcribe(client, vi_clip, prompt=prompt, temperature=0.7, language="vi")
+    job = _job(base_url, raw.headers["X-Job-Id"]).json()
+    assert job["decoding_options"] == {
+        "decoder": "beam", "hotwords": ["Hà Nội", "bão lũ miền Trung"], "language": "vi"
+    }
+    assert job["status"] == "completed" and raw.parse().text == job["transcript"]
+
+
+def test_bad_file_and_bad_field_raise_bad_request(client, tmp_path):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("this is text, not audio\n")
+    with pytest.raises(openai.BadRequestError) as bad_file:
+        _transcribe(client, fake)
+    assert bad_file.value.code == "unsupported_format" and bad_file.value.param == "file"
+    assert "checked by content" in bad_file.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as bad_field:
+        _transcribe(client, fake, response_format="docx")
+    assert bad_field.value.param == "response_format"
+    assert bad_field.value.type == "invalid_request_error"
+
+
+def test_missing_file_is_a_bad_request_in_openais_shape(base_url):
+    answer = requests.post(
+        f"{base_url}/audio/transcriptions", headers=_bearer(KEY),
+        files={"model": (None, "whisper-1")}, timeout=10,
+    )
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "error": {
+            "message": "send the audio as the multipart file `file`",
+            "type": "invalid_request_error",
+            "param": "file",
+            "code": "missing_audio",
+        }
+    }
+
+
+def test_wrong_key_raises_authentication_error(base_url, vi_clip):
+    stranger = openai.OpenAI(base_url=base_url, api_key="sk-not-a-key", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as refused:
+        _transcribe(stranger, vi_clip)
+    assert refused.value.code == "invalid_api_key"
+    assert refused.value.type == "invalid_request_error"
+
+
+def test_wait_limit_names_the_job_which_goes_on(stack, worker, vi_clip):
+    """Default retries on: the answer says not to retry, so exactly one job is submitted."""
+    for url in serve_app(_keyed_app(stack, openai_wait_s=0.0)):
+        impatient = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY)
+        before = _job_ids(url)
+        with pytest.raises(openai.InternalServerError) as waited:
+            _transcribe(impatient, vi_clip)
+        job_id = waited.value.body["job_id"]
+        assert waited.value.status_code == 504 and waited.value.code == "wait_timeout"
+        assert job_id in waited.value.body["message"]
+        assert _job_ids(url) - before == {job_id}
+        deadline = time.monotonic() + 60
+        while _job(f"{url}/v1", job_id).json()["status"] != "completed":
+            assert time.monotonic() < deadline, "the job never finished"
+            time.sleep(0.3)
+
+
+def _job_ids(url: str) -> set[str]:
+    page = requests.get(f"{url}/v1/jobs?limit=200", headers=_bearer(KEY), timeout=10).json()
+    return {job["id"] for job in page["jobs"]}
