@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from dataclasses import asdict
 
 import pytest
 import srt
 import webvtt
 
-from shared.speech.engines.base import Segment, Word
-from shared.speech.formats import MAX_CUE_CHARS, MAX_CUE_S, cues, render
+from shared.speech.engines.base import Segment, Token, Word
+from shared.speech.formats import MAX_CUE_CHARS, MAX_CUE_S, cues, render, segments_from_json
 
 
 def segment(text: str, start: float, step: float = 0.5, conf: float | None = 0.8) -> Segment:
@@ -147,3 +148,16 @@ def test_subtitles_without_segments_fall_back_to_the_whole_file() -> None:
     assert len(parsed) >= 2 and parsed[0].start.total_seconds() == 0.0
     assert parsed[-1].end.total_seconds() == pytest.approx(20.0)
     assert " ".join(p.content.replace("\n", " ") for p in parsed) == LONG
+
+
+def test_stored_segments_read_back_with_their_written_form_and_old_rows_still_read() -> None:
+    words = [Word("mười", 0.0, 0.3, 0.9), Word("lăm", 0.3, 0.6, 0.8), Word("giờ", 0.6, 0.9)]
+    written = Segment(
+        "15 giờ", 0.0, 0.9, words, spoken_text="mười lăm giờ",
+        tokens=[Token("15", 0.0, 0.6, 0, 1), Token("giờ", 0.6, 0.9, 2, 2)],
+    )
+    stored = json.loads(json.dumps([asdict(written), asdict(SEGMENTS[0])]))
+    assert segments_from_json(stored) == [written, SEGMENTS[0]]
+    old_row = {k: v for k, v in asdict(written).items() if k not in ("spoken_text", "tokens")}
+    back = segments_from_json([old_row])[0]
+    assert back.words == words and back.tokens == [] and back.spoken_text == ""

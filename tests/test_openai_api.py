@@ -168,3 +168,45 @@ def test_wait_limit_names_the_job_which_goes_on(stack, worker, vi_clip):
 def _job_ids(url: str) -> set[str]:
     page = requests.get(f"{url}/v1/jobs?limit=200", headers=_bearer(KEY), timeout=10).json()
     return {job["id"] for job in page["jobs"]}
+
+
+def _post(app, **form):
+    return app.test_client().post(
+        "/v1/audio/transcriptions", data=form, headers=_bearer(KEY),
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_named_model_routes_the_job_and_other_names_take_the_default(stack, vi_clip):
+    """No worker serves `small`: the job stays queued where that model's workers would look."""
+    app = _keyed_app(stack, models={"small": "wav2vec2:/nowhere"}, openai_wait_s=0.0)
+    queues = {}
+    for name in ("small", "whisper-1", "gpt-4o-transcribe"):
+        answer = _post(app, model=name, file=(vi_clip.open("rb"), "clip.wav"))
+        assert answer.status_code == 504 and answer.headers["x-should-retry"] == "false"
+        job_id = answer.get_json()["error"]["job_id"]
+        assert answer.headers["X-Job-Id"] == job_id
+        job = app.test_client().get(f"/v1/jobs/{job_id}", headers=_bearer(KEY)).get_json()
+        queues[name] = job["queue"]
+        app.test_client().delete(f"/v1/jobs/{job_id}", headers=_bearer(KEY))
+    assert queues == {"small": "interactive.small", "whisper-1": "interactive",
+                      "gpt-4o-transcribe": "interactive"}
+
+
+def test_too_large_and_bad_granularity_answer_in_openais_shape(stack, vi_clip):
+    small = _keyed_app(stack, max_upload_mb=0.01)
+    too_large = _post(small, file=(vi_clip.open("rb"), "clip.wav"))
+    assert too_large.status_code == 413
+    assert too_large.get_json()["error"] == {
+        "message": "upload exceeds STT_MAX_UPLOAD_MB=0.01", "type": "invalid_request_error",
+        "param": "file", "code": "upload_too_large",
+    }
+    wrong = _post(
+        _keyed_app(stack), file=(vi_clip.open("rb"), "clip.wav"),
+        **{"timestamp_granularities[]": "sentence"},
+    )
+    assert wrong.status_code == 400
+    assert wrong.get_json()["error"]["param"] == "timestamp_granularities[]"
+    # Other routes keep the service's own shape.
+    other = small.test_client().post("/v1/jobs", data={}, headers=_bearer(KEY))
+    assert set(other.get_json()["error"]) == {"code", "message"}
