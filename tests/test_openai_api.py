@@ -210,3 +210,16 @@ def test_too_large_and_bad_granularity_answer_in_openais_shape(stack, vi_clip):
     # Other routes keep the service's own shape.
     other = small.test_client().post("/v1/jobs", data={}, headers=_bearer(KEY))
     assert set(other.get_json()["error"]) == {"code", "message"}
+
+
+def test_a_full_queue_is_a_503_to_retry_later(stack, vi_clip):
+    """The job no worker takes (model `small`) fills the one place; the next is refused whole."""
+    app = _keyed_app(stack, models={"small": "wav2vec2:/nowhere"}, openai_wait_s=0.0,
+                     max_queued_jobs=1)
+    first = _post(app, model="small", file=(vi_clip.open("rb"), "clip.wav"))
+    refused = _post(app, model="small", file=(vi_clip.open("rb"), "clip.wav"))
+    app.test_client().delete(f"/v1/jobs/{first.headers['X-Job-Id']}", headers=_bearer(KEY))
+    assert first.status_code == 504 and refused.status_code == 503
+    assert refused.headers["Retry-After"] == "30" and "x-should-retry" not in refused.headers
+    error = refused.get_json()["error"]
+    assert error["type"] == "server_error" and error["code"] == "queue_full"
