@@ -207,6 +207,8 @@ def test_too_large_and_bad_granularity_answer_in_openais_shape(stack, vi_clip):
     )
     assert wrong.status_code == 400
     assert wrong.get_json()["error"]["param"] == "timestamp_granularities[]"
+    streamed = _post(_keyed_app(stack), file=(vi_clip.open("rb"), "clip.wav"), stream="true")
+    assert streamed.status_code == 400 and streamed.get_json()["error"]["param"] == "stream"
     # Other routes keep the service's own shape.
     other = small.test_client().post("/v1/jobs", data={}, headers=_bearer(KEY))
     assert set(other.get_json()["error"]) == {"code", "message"}

@@ -48,7 +48,7 @@ def transcription_answer(job: Job, fmt: str, granularities: Sequence[str]) -> Re
 
 def _language(job: Job) -> str:
     code = str((job.decoding_options or {}).get("language") or "vi").lower()
-    return LANGUAGE_NAMES.get(code, code)
+    return LANGUAGE_NAMES.get(code.split("-")[0], code)
 
 
 def _segment(index: int, seg: Segment) -> dict[str, Any]:

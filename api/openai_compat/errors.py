@@ -30,7 +30,7 @@ FILE_CODES = frozenset(
         ErrorCode.SILENT_AUDIO,
     }
 )
-FIELDS = ("response_format", "temperature", "timestamp_granularities[]")
+FIELDS = ("response_format", "temperature", "stream", "timestamp_granularities[]")
 
 
 def to_openai_shape(response: Response) -> Response:

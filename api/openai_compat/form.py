@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
 from api import field_rules as rule
 from api.request_models import read
+from shared.errors import ErrorCode, SttError
 from shared.jobs.routing import DEFAULT_MODEL_NAME, offered_models
 from shared.settings import Settings
 
@@ -56,6 +57,13 @@ def temperature_rule(raw: Any) -> float:
     return 0.0 if raw is None or raw == "" else rule.number(raw, "temperature", 0, 1)
 
 
+def stream_rule(raw: Any) -> bool:
+    """Answers are never streamed: a client asking for events would wait for ones never sent."""
+    if str(raw).strip().lower() in ("true", "1"):
+        raise SttError(ErrorCode.INVALID_REQUEST, "stream is not supported: send stream=false")
+    return False
+
+
 def granularities_rule(raw: Any) -> tuple[str, ...]:
     """OpenAI's default is segment times only; word times only when asked for."""
     values = raw if isinstance(raw, list) else [raw] if raw else []
@@ -79,6 +87,9 @@ class TranscriptionForm(BaseModel):
     temperature: Annotated[
         float, read(temperature_rule, Temperature), Field(description="Accepted, not used")
     ] = 0.0
+    stream: Annotated[
+        bool, read(stream_rule, Literal[False]), Field(description="Answers are not streamed")
+    ] = False
     timestamp_granularities: Annotated[
         tuple[str, ...],
         read(granularities_rule, list[Granularity]),
