@@ -225,3 +225,25 @@ def test_a_full_queue_is_a_503_to_retry_later(stack, vi_clip):
     assert refused.headers["Retry-After"] == "30" and "x-should-retry" not in refused.headers
     error = refused.get_json()["error"]
     assert error["type"] == "server_error" and error["code"] == "queue_full"
+
+
+def test_words_are_the_written_tokens_where_a_segment_has_them(app):
+    """A formatted transcript's words are its written tokens ("15"), not the spoken ones."""
+    from dataclasses import asdict
+
+    from api.openai_compat.answers import transcription_answer
+    from shared.speech.engines.base import Segment, Token, Word
+    from shared.store.tables import Job
+
+    spoken = [Word("mười", 0.0, 0.3, 0.5), Word("lăm", 0.3, 0.6, 0.5), Word("giờ", 0.6, 0.9)]
+    written = Segment("15 giờ", 0.0, 0.9, spoken, "mười lăm giờ",
+                      [Token("15", 0.0, 0.6, 0, 1), Token("giờ", 0.6, 0.9, 2, 2)])
+    plain = Segment("xin chào", 1.0, 1.5, [Word("xin", 1.0, 1.2), Word("chào", 1.2, 1.5)])
+    job = Job(transcript="15 giờ xin chào", duration_s=1.5, decoding_options={},
+              result={"segments": [asdict(written), asdict(plain)]})
+    with app.test_request_context():
+        body = transcription_answer(job, "verbose_json", ("segment", "word")).get_json()
+    assert [w["word"] for w in body["words"]] == ["15", "giờ", "xin", "chào"]
+    assert body["words"][0] == {"word": "15", "start": 0.0, "end": 0.6}
+    assert body["segments"][0]["avg_logprob"] == pytest.approx(-0.6931, abs=1e-4)
+    assert body["segments"][1]["avg_logprob"] == 0.0 and body["language"] == "vietnamese"

@@ -31,8 +31,8 @@ Granularity = Literal["segment", "word"]
 Temperature = Annotated[float, Field(ge=0, le=1)]
 MODEL = "A model this deployment offers (STT_MODELS); any other name (whisper-1) is the default"
 PROMPT = (
-    f"Comma-separated phrases of up to {MAX_PHRASE_WORDS} words become hotwords of the beam"
-    " decoder; longer pieces are left out"
+    f"Phrases (split at , ; and new lines) of up to {MAX_PHRASE_WORDS} words become hotwords of"
+    " the beam decoder; longer pieces are left out"
 )
 
 
