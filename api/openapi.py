@@ -21,6 +21,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from api import response_models as answer
+from api.openai_compat.document import OPENAI_PATHS
 from api.openapi_routes import ERROR_TEXT, PATHS, RETRY_AFTER
 
 bp = Blueprint("openapi", __name__)
@@ -41,10 +42,11 @@ COMPONENTS: tuple[type, ...] = (
 INFO = {
     "title": "vi-stt",
     "version": "1",
-    "description": "Vietnamese speech-to-text jobs. Errors are always "
-    '{"error": {"code", "message"}}; branch on `code`. When API keys are configured '
-    "(STT_API_KEYS or `stt apikey create`), send one as `Authorization: Bearer <key>` or "
-    "`X-API-Key`; with none configured the API is open.",
+    "description": "Vietnamese speech-to-text jobs. Errors are "
+    '{"error": {"code", "message"}}; branch on `code`. /v1/audio/transcriptions is OpenAI\'s '
+    "createTranscription and answers in OpenAI's error shape instead. When API keys are "
+    "configured (STT_API_KEYS or `stt apikey create`), send one as `Authorization: Bearer <key>` "
+    "or `X-API-Key`; with none configured the API is open.",
 }
 
 
@@ -120,7 +122,8 @@ def _fill(node: Any, schema_of: Callable[[type], Schema]) -> Any:
 
 @cache
 def document() -> Schema:
-    shapes = list(dict.fromkeys([*COMPONENTS, *_shapes(PATHS)]))
+    paths = {**PATHS, **OPENAI_PATHS}
+    shapes = list(dict.fromkeys([*COMPONENTS, *_shapes(paths)]))
     schemas, top = TypeAdapter.json_schemas(
         [(shape, "validation", TypeAdapter(shape)) for shape in shapes],
         ref_template=REF + "{model}",
@@ -131,7 +134,7 @@ def document() -> Schema:
     return {
         "openapi": "3.1.0",
         "info": INFO,
-        "paths": _fill(PATHS, lambda shape: inline(schemas[shape, "validation"], defs, REF, keep)),
+        "paths": _fill(paths, lambda shape: inline(schemas[shape, "validation"], defs, REF, keep)),
         "security": [{"bearer": []}, {"apiKey": []}, {}],
         "components": {
             "schemas": {name: inline(defs[name], defs, REF, keep) for name in sorted(keep)},

@@ -47,6 +47,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
     QUEUE_FULL = "queue_full"
+    WAIT_TIMEOUT = "wait_timeout"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -86,6 +87,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.MEMORY_LIMIT_EXCEEDED: 422,
     ErrorCode.QUEUE_FULL: 503,
+    ErrorCode.WAIT_TIMEOUT: 504,
 }
 
 

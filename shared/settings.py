@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     task_time_limit_s: int = 1900
     bulk_time_limit_s: int = 6 * 3600
     legacy_wait_s: float = 600.0
+    # POST /v1/audio/transcriptions' wait; unset: the legacy route's (clients of both expect one).
+    openai_wait_s: float | None = None
 
     # --- legacy endpoint and HTTP server ----------------------------------------------------
     default_audio: Path | None = None
@@ -289,6 +291,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def openai_wait_limit_s(self) -> float:
+        return self.legacy_wait_s if self.openai_wait_s is None else self.openai_wait_s
 
     def max_duration_for(self, queue: str) -> float:
         return self.max_duration_bulk_s if queue.startswith("bulk") else self.max_duration_s

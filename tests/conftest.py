@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
+from werkzeug.serving import make_server
 
 from shared.settings import Settings, load_settings
 from shared.store.migrations import upgrade
@@ -188,3 +190,13 @@ def copy_clip(src: Path, root: Path, name: str | None = None) -> Path:
     dst = root / (name or src.name)
     shutil.copyfile(src, dst)
     return dst
+
+
+def serve_app(app) -> Iterator[str]:
+    """The app over real HTTP (werkzeug, in a thread) for as long as the generator is held."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from dataclasses import asdict
 
 import pytest
 import srt
@@ -205,3 +206,16 @@ def test_without_a_late_comma_the_cut_stays_at_the_length_limit() -> None:
     assert not found[0].text == "một,"  # a comma this early would flash a one-word cue
     assert all(len(c.text) <= MAX_CUE_CHARS for c in found)
     assert " ".join(c.text for c in found) == seg.text
+
+
+def test_stored_segments_read_back_with_their_written_form_and_old_rows_still_read() -> None:
+    words = [Word("mười", 0.0, 0.3, 0.9), Word("lăm", 0.3, 0.6, 0.8), Word("giờ", 0.6, 0.9)]
+    written = Segment(
+        "15 giờ", 0.0, 0.9, words, spoken_text="mười lăm giờ",
+        tokens=[Token("15", 0.0, 0.6, 0, 1), Token("giờ", 0.6, 0.9, 2, 2)],
+    )
+    stored = json.loads(json.dumps([asdict(written), asdict(SEGMENTS[0])]))
+    assert segments_from_json(stored) == [written, SEGMENTS[0]]
+    old_row = {k: v for k, v in asdict(written).items() if k not in ("spoken_text", "tokens")}
+    back = segments_from_json([old_row])[0]
+    assert back.words == words and back.tokens == [] and back.spoken_text == ""

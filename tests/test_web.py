@@ -6,7 +6,6 @@ transcript, with the API open and with an API key configured. Screenshots at des
 
 from __future__ import annotations
 
-import threading
 import time
 import unicodedata
 import uuid
@@ -16,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from shared.apikeys import hash_key
 from shared.store.sessions import make_engine, make_session_factory, session_scope
 from shared.store.tables import Worker, utcnow
 from tests.audio_factory import write_audio
-from tests.conftest import copy_clip
+from tests.conftest import copy_clip, serve_app
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -44,15 +42,6 @@ UNAUTHORIZED = (
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-def _serve(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
 def keyed_app(stack):
     """An app with one key in its settings: the shared database stays keyless, so every other
     app on this stack (and every other test) stays open."""
@@ -66,12 +55,12 @@ def keyed_app(stack):
 def live_url(stack) -> Iterator[str]:
     from api.app import create_app
 
-    yield from _serve(create_app(stack.settings))
+    yield from serve_app(create_app(stack.settings))
 
 
 @pytest.fixture()
 def keyed_live_url(stack) -> Iterator[str]:
-    yield from _serve(keyed_app(stack))
+    yield from serve_app(keyed_app(stack))
 
 
 @pytest.fixture()

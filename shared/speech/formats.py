@@ -232,18 +232,20 @@ def render(
 
 
 def segments_from_json(items: Sequence[dict[str, Any]]) -> list[Segment]:
-    """Segments back from the job row's stored result (dataclasses serialised with asdict)."""
+    """Segments back from the job row's stored result (dataclasses serialised with asdict).
+    Rows written before segments carried a written form have no ``spoken_text``/``tokens``."""
     return [
         Segment(
             item["text"],
             item["start"],
             item["end"],
             [Word(w["text"], w["start"], w["end"], w.get("confidence")) for w in item["words"]],
-            item.get("spoken_text", ""),
-            [
-                Token(t["text"], t["start"], t["end"], t["first_word"], t["last_word"])
-                for t in item.get("tokens", [])
-            ],
+            item.get("spoken_text") or "",
+            [_token(t) for t in item.get("tokens") or []],
         )
         for item in items
     ]
+
+
+def _token(item: dict[str, Any]) -> Token:
+    return Token(item["text"], item["start"], item["end"], item["first_word"], item["last_word"])
