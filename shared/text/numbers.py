@@ -1,0 +1,125 @@
+"""Numbers as Vietnamese writes them, from a recogniser's spoken words, with word ranges kept.
+
+`NumberWriter.write(["giá", "hai", "trăm", "nghìn", "đồng"])` gives the spans "giá" [0],
+"200.000" [1-3], "đồng" [4]: every input word lies in exactly one span, in order, so a caller
+can give each written token the times of the words it came from.
+
+Only runs of words the number grammar knows ("hai", "trăm", "tháng", "phần", "ki", "lô"...) are
+read, each on its own: the grammar (itntext's compiled FST, see `itn_tagger`) is slow on long
+text, and a run is short and often repeated, so it is read once and remembered. Words it cannot
+be part of (names, English, digits, capitals) pass through as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from shared.text.itn_align import Piece, align_tokens, place
+from shared.text.itn_fixes import (
+    CONTEXT_WORDS,
+    IDIOMS,
+    NUMBER_WORDS,
+    fixed_minutes,
+    joined_minutes,
+    keeps_words,
+    spoken_year,
+    tagger_words,
+)
+from shared.text.itn_tagger import Tagger, grammar_words, library_name
+from shared.text.itn_written import Style, write
+
+_MAX_RUN = 48
+_BEFORE_YEAR = NUMBER_WORDS | {"hàng", "vài", "mấy"}
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    text: str  # the written form ("15", "12,5", "10:30", "200.000") or the word unchanged
+    first: int  # index of the first input word it was made from
+    last: int  # index of the last input word (inclusive)
+
+
+class NumberWriter:
+    """Writes the numbers in a recogniser's word sequence; loads the grammar once."""
+
+    def __init__(self, decimal: str = ",", thousands: str = ".") -> None:
+        self._style = Style(decimal=decimal, thousands=thousands)
+        self._tagger = Tagger()
+        self._vocabulary = grammar_words() | NUMBER_WORDS | CONTEXT_WORDS
+        self._read = lru_cache(maxsize=8192)(self._read_run)
+        self.name = f"{library_name()} + fixes"
+
+    def write(self, words: Sequence[str]) -> list[Span]:
+        words = list(words)
+        readable = self._readable(words)
+        spans: list[Span] = []
+        start = 0
+        while start < len(words):
+            stop = start
+            while stop < len(words) and readable[stop] and stop - start < _MAX_RUN:
+                stop += 1
+            if stop == start:
+                spans.append(Span(words[start], start, start))
+                start += 1
+                continue
+            run = tuple(words[start:stop])
+            pieces = self._read(run) if NUMBER_WORDS.intersection(run) else _as_spoken(run)
+            spans += [Span(text, start + a, start + b) for text, a, b in pieces]
+            start = stop
+        return spans
+
+    def _readable(self, words: list[str]) -> list[bool]:
+        """Which words may be part of a number: known to the grammar and not in a set phrase."""
+        readable = [word in self._vocabulary for word in words]
+        for start in range(len(words)):
+            for idiom in IDIOMS:
+                if tuple(words[start : start + len(idiom)]) == idiom:
+                    readable[start : start + len(idiom)] = [False] * len(idiom)
+        return readable
+
+    def _read_run(self, words: tuple[str, ...]) -> tuple[Piece, ...]:
+        """One run of grammar words, written: years the grammar misses first, then the rest."""
+        for at, word in enumerate(words):
+            if word not in ("năm", "nghìn", "ngàn"):
+                continue
+            if word != "năm" and at and words[at - 1] in _BEFORE_YEAR:
+                continue
+            year = spoken_year(words[at:], self._tagger.tag)
+            if year:
+                end = at + year[-1][2] + 1
+                head = self._read(words[:at]) if at else ()
+                tail = self._read(words[end:]) if end < len(words) else ()
+                return head + _shift(year, at) + _shift(tail, end)
+        return tuple(self._tagged(words))
+
+    def _tagged(self, words: tuple[str, ...]) -> list[Piece]:
+        fixed = tagger_words(words)
+        aligned = align_tokens(fixed, self._tagger.tag)
+        if aligned is None:
+            return list(_as_spoken(words))
+        pieces: list[Piece] = []
+        for token, first, last in joined_minutes(aligned):
+            spoken = words[first : last + 1]
+            after = words[last + 1] if last + 1 < len(words) else None
+            token = fixed_minutes(token, fixed[first : last + 1], self._tagger.tag)
+            written = None
+            if token.kind != "name" and not keeps_words(token, spoken, after):
+                written = write(token, spoken, self._style)
+            if written is None:
+                # Keep the first word and read the others again ("năm chín lăm": năm, 95).
+                pieces.append((words[first], first, first))
+                rest = self._read(words[first + 1 : last + 1]) if last > first else ()
+                pieces += _shift(rest, first + 1)
+            else:
+                pieces += _shift(place(written, spoken, NUMBER_WORDS), first)
+        return pieces
+
+
+def _as_spoken(words: tuple[str, ...]) -> tuple[Piece, ...]:
+    return tuple((word, index, index) for index, word in enumerate(words))
+
+
+def _shift(pieces: Sequence[Piece], offset: int) -> tuple[Piece, ...]:
+    return tuple((text, first + offset, last + offset) for text, first, last in pieces)
