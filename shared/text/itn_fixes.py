@@ -115,6 +115,17 @@ def spoken_year(words: tuple[str, ...], tag: TagFn) -> list[Piece] | None:
     return _grouped_year(words, tag) or _merged_year(words, tag) or _year_without_one(words, tag)
 
 
+def with_year(head: tuple[Piece, ...], year: list[Piece]) -> tuple[Piece, ...]:
+    """A year found by the rules above joins a date just before it ("tháng 8" + "năm 2000" is
+    "tháng 8/2000"; "15/8" + "năm 2000" is "15/8/2000"), as the grammar's own dates are written."""
+    if len(year) != 2 or not head or not head[-1][0].replace("/", "").isdigit():
+        return head + tuple(year)
+    text, first, _ = head[-1]
+    if "/" in text or (len(head) > 1 and head[-2][0] == "tháng"):
+        return head[:-1] + ((f"{text}/{year[1][0]}", first, year[1][2]),)
+    return head + tuple(year)
+
+
 def _merged_year(words: tuple[str, ...], tag: TagFn) -> list[Piece] | None:
     """After "năm", "hai nghìn" is the year 2000: the grammar reads "năm hai nghìn" as 52,000."""
     if words[:1] != ("năm",) or words[1:2] == () or words[1] not in DIGITS:

@@ -26,6 +26,7 @@ from shared.text.itn_fixes import (
     keeps_words,
     spoken_year,
     tagger_words,
+    with_year,
 )
 from shared.text.itn_tagger import Tagger, grammar_words, library_name
 from shared.text.itn_written import Style, write
@@ -91,7 +92,7 @@ class NumberWriter:
                 end = at + year[-1][2] + 1
                 head = self._read(words[:at]) if at else ()
                 tail = self._read(words[end:]) if end < len(words) else ()
-                return head + _shift(year, at) + _shift(tail, end)
+                return with_year(head, list(_shift(year, at))) + _shift(tail, end)
         return tuple(self._tagged(words))
 
     def _tagged(self, words: tuple[str, ...]) -> list[Piece]:
