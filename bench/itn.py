@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import subprocess
 import sys
 import time
@@ -89,12 +90,28 @@ def in_venv(python: str, name: str) -> Callable[[list[str]], list[str]]:
     return run
 
 
-def accuracy(rows: Sequence[Row], outputs: Sequence[str]) -> dict[str, tuple[int, int]]:
+_SYMBOLS = (("₫", " đồng"), ("$", " usd"), ("€", " euro"), ("°", "độ"))
+
+
+def folded(text: str) -> str:
+    """The value without the writing conventions, to compare the grammars themselves: case,
+    spaces, separators, currency symbols, "10h"/"10 giờ" and "15 tháng 8"/"15/8" folded."""
+    text = re.sub(r"(\d+)h\b", r"\1 giờ", text.lower().strip())
+    text = re.sub(r"(\d+) tháng (\d+)", r"\1/\2", text)
+    text = re.sub(r"(\d+) năm (\d+)", r"\1/\2", text)
+    for symbol, word in _SYMBOLS:
+        text = text.replace(symbol, word)
+    return re.sub(r"[\s.,]", "", text)
+
+
+def accuracy(
+    rows: Sequence[Row], outputs: Sequence[str], fold: Callable[[str], str] = str.strip
+) -> dict[str, tuple[int, int]]:
     """Per category: (rows right, rows)."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row, got in zip(rows, outputs, strict=True):
         for key in (row["category"], "all"):
-            counts[key][0] += got.strip() == row["written"]
+            counts[key][0] += fold(got) == fold(row["written"])
             counts[key][1] += 1
     return {key: (right, total) for key, (right, total) in counts.items()}
 
@@ -168,9 +185,13 @@ def main() -> None:
     if args.viet_itn_python:
         systems["viet-itn 0.1.0"] = in_venv(args.viet_itn_python, "viet-itn")
     lines = [row["spoken"] for row in rows]
-    results = {name: accuracy(rows, run(lines)) for name, run in systems.items()}
+    outputs = {name: run(lines) for name, run in systems.items()}
     print(cpu_line())
-    print_table(rows, results)
+    print("\nExact written line (the service's conventions):\n")
+    print_table(rows, {name: accuracy(rows, out) for name, out in outputs.items()})
+    print("\nValue only (separators, symbols, spaces, date and hour styles folded):\n")
+    print_table(rows, {name: accuracy(rows, out, folded) for name, out in outputs.items()})
+    print()
     speed(rows)
 
 

@@ -3,17 +3,21 @@
 Each rule answers one failure measured on the hand-checked table (tests/data/itn_vi.tsv):
 
 - small counts stay words: a lone digit word ("năm con mèo"), two digit words that give a range
-  ("hai ba người", "năm sáu người"), a count followed by "mấy" ("mười mấy người");
+  ("hai ba người", "năm sáu người"), a count followed by "mấy" ("mười mấy người"), a digit
+  word and "đồng"/"đô" alone ("hai đồng đội", "một đô thị", "không đồng ý"), "linh"/"lẻ"
+  opening a number (the name Linh: "mạnh linh một nhà"), "tháng một" after a count word
+  ("mỗi tháng một lần"), a one-digit day without "ngày" ("hai tháng một lần");
 - ordinals of one word stay words: "thứ hai" is Monday as often as "second", "thứ nhất";
 - a digit-by-digit reading of fewer than four digits is not a number ("năm chín lăm" is the year
   word and 95, "một hai ba" is counting);
 - the grammar's minutes table has wrong rows ("ba mươi mốt" read as 21) and rows that never
   match ("năm mươi tư"): minutes are re-read, and hours followed by a number under 60 joined;
 - "mười tư" (14) is not in the grammar: read as "mười bốn";
+- a number does not run on into the next word ("3 triệu đồng một tháng", "100 năm");
 - years spoken in two-digit groups after "năm" ("năm mười chín bảy lăm" → năm 1975), round
   years the grammar merges with the year word ("năm hai nghìn" is not 52,000) and years with
   the leading "một" dropped ("nghìn chín trăm bảy mươi lăm" → 1975);
-- set phrases keep their numbers as words ("mười phân vẹn mười").
+- set phrases keep their numbers as words ("mười phân vẹn mười", "tỷ lệ", "Ba Tư").
 """
 
 from __future__ import annotations
@@ -31,15 +35,21 @@ NUMBER_WORDS = DIGITS | frozenset(
 # Words the grammar reads around numbers, beside the numbers and units themselves.
 CONTEXT_WORDS = frozenset(
     {"ngày", "mồng", "mùng", "tháng", "giờ", "phút", "giây", "kém", "thứ", "mấy"}
-    | {"km", "kg", "cm", "mm", "m", "ha", "hàng", "vài"}
+    | {"km", "kg", "cm", "mm", "m", "ha", "hàng", "vài", "mỗi", "từng"}
 )
 IDIOMS = frozenset(
     {
         ("mười", "phân", "vẹn", "mười"),
         ("chín", "người", "mười", "ý"),
         ("trăm", "người", "như", "một"),
+        ("tỷ", "lệ"),
+        ("tỉ", "lệ"),
+        ("ba", "tư"),  # Persia; 34 is said "ba mươi tư"
+        ("gam", "màu"),
     }
 )
+_DAY_WORDS = frozenset({"ngày", "mồng", "mùng"})
+_COUNTING = NUMBER_WORDS | {"mỗi", "hàng", "từng", "vài", "mấy"}
 _MAGNITUDES = frozenset({"trăm", "nghìn", "ngàn", "triệu", "tỷ", "tỉ", "phẩy", "chấm"})
 
 
@@ -52,10 +62,20 @@ def tagger_words(words: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def keeps_words(token: Token, spoken: tuple[str, ...], after: str | None) -> bool:
-    """True where a recognised number is better left as the words that were spoken."""
+def keeps_words(token: Token, spoken: tuple[str, ...], around: tuple[str, str]) -> bool:
+    """True where a recognised number is better left as the words that were spoken; `around`
+    is the word before and the word after it in the run ("" where there is none)."""
+    before, after = around
+    if token.kind == "money":  # "hai đồng đội", "một đô thị": a digit and "đồng" is no sum
+        return len(spoken) == 2 and spoken[0] in DIGITS | {"không"}
+    if token.kind == "date" and "year" not in token.fields:
+        # "mỗi tháng một lần" is once a month, not January; "hai tháng một lần" is not 2/1.
+        lone_day = token.fields.get("day") is not None and spoken[0] in DIGITS
+        return before in _COUNTING or (lone_day and before not in _DAY_WORDS)
     if token.kind == "cardinal":
-        if after == "mấy" or (len(spoken) == 1 and spoken[0] in DIGITS | {"không"}):
+        if after == "mấy" or spoken[0] in ("linh", "lẻ"):  # "mạnh linh một nhà đầu tư"
+            return True
+        if len(spoken) == 1 and spoken[0] in DIGITS | {"không"}:
             return True
         return len(spoken) == 2 and spoken[0] in DIGITS and spoken[1] in DIGITS
     if token.kind == "ordinal":
@@ -63,6 +83,21 @@ def keeps_words(token: Token, spoken: tuple[str, ...], after: str | None) -> boo
     if token.kind == "telephone":
         return len(spoken) < 4
     return token.kind in ("fraction", "electronic", "whitelist", "word", "punctuation")
+
+
+def token_end(token: Token, spoken: tuple[str, ...], tag: TagFn) -> int | None:
+    """Where a number really ends when the grammar ran on into the next word: "một trăm năm"
+    is a hundred years (it reads 150); "ba triệu đồng một tháng" is 3 million a month (it reads
+    3 million and 0.01), so a sum is the longest start of the words that reads as money alone."""
+    if token.kind == "cardinal" and spoken[-2:] == ("trăm", "năm"):
+        return len(spoken) - 1
+    if token.kind != "money" or spoken[-1] not in NUMBER_WORDS:
+        return None
+    for end in range(len(spoken) - 1, 0, -1):
+        head = tag(spoken[:end])
+        if len(head) == 1 and head[0].kind == "money" and "fractional_part" not in head[0].fields:
+            return end
+    return None
 
 
 def fixed_minutes(token: Token, spoken: tuple[str, ...], tag: TagFn) -> Token:

@@ -26,9 +26,10 @@ from shared.text.itn_fixes import (
     keeps_words,
     spoken_year,
     tagger_words,
+    token_end,
     with_year,
 )
-from shared.text.itn_tagger import Tagger, grammar_words, library_name
+from shared.text.itn_tagger import Tagger, Token, grammar_words, library_name
 from shared.text.itn_written import Style, write
 
 _MAX_RUN = 48
@@ -102,20 +103,28 @@ class NumberWriter:
             return list(_as_spoken(words))
         pieces: list[Piece] = []
         for token, first, last in joined_minutes(aligned):
-            spoken = words[first : last + 1]
-            after = words[last + 1] if last + 1 < len(words) else None
+            around = (words[first - 1] if first else "", "".join(words[last + 1 : last + 2]))
             token = fixed_minutes(token, fixed[first : last + 1], self._tagger.tag)
-            written = None
-            if token.kind != "name" and not keeps_words(token, spoken, after):
-                written = write(token, spoken, self._style)
-            if written is None:
-                # Keep the first word and read the others again ("năm chín lăm": năm, 95).
-                pieces.append((words[first], first, first))
-                rest = self._read(words[first + 1 : last + 1]) if last > first else ()
-                pieces += _shift(rest, first + 1)
-            else:
-                pieces += _shift(place(written, spoken, NUMBER_WORDS), first)
+            piece = self._token(token, words[first : last + 1], fixed[first : last + 1], around)
+            pieces += _shift(piece, first)
         return pieces
+
+    def _token(
+        self, token: Token, spoken: tuple[str, ...], fixed: tuple[str, ...], around: tuple[str, str]
+    ) -> tuple[Piece, ...]:
+        """One recognised token written, or the words kept where a rule says so."""
+        if token.kind == "name":
+            return ((spoken[0], 0, 0),)
+        end = token_end(token, fixed, self._tagger.tag)
+        if end is not None:
+            return self._read(spoken[:end]) + _shift(self._read(spoken[end:]), end)
+        written = None if keeps_words(token, spoken, around) else write(token, spoken, self._style)
+        if written is not None:
+            return tuple(place(written, spoken, NUMBER_WORDS))
+        if token.kind == "date" or len(spoken) == 1:
+            return _as_spoken(spoken)
+        # Keep the first word and read the others again ("năm chín lăm": năm, 95).
+        return ((spoken[0], 0, 0),) + _shift(self._read(spoken[1:]), 1)
 
 
 def _as_spoken(words: tuple[str, ...]) -> tuple[Piece, ...]:
