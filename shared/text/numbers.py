@@ -34,6 +34,9 @@ from shared.text.itn_written import Style, write
 
 _MAX_RUN = 48
 _BEFORE_YEAR = NUMBER_WORDS | {"hàng", "vài", "mấy"}
+# Words a run may open with: the grammar's unit words ("ki", "ra", "đề") only ever follow one.
+_OPENERS = NUMBER_WORDS | {"ngày", "mồng", "mùng", "tháng", "thứ", "hàng", "vài", "mỗi", "từng"}
+_OPENERS |= {"mấy"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +62,13 @@ class NumberWriter:
         spans: list[Span] = []
         start = 0
         while start < len(words):
-            stop = start
-            while stop < len(words) and readable[stop] and stop - start < _MAX_RUN:
-                stop += 1
-            if stop == start:
+            if not readable[start] or words[start] not in _OPENERS:
                 spans.append(Span(words[start], start, start))
                 start += 1
                 continue
+            stop = start + 1
+            while stop < len(words) and readable[stop] and stop - start < _MAX_RUN:
+                stop += 1
             run = tuple(words[start:stop])
             pieces = self._read(run) if NUMBER_WORDS.intersection(run) else _as_spoken(run)
             spans += [Span(text, start + a, start + b) for text, a, b in pieces]
