@@ -154,3 +154,13 @@ def test_ten_thousand_words(writer: NumberWriter) -> None:
     assert [s.text for s in spans[:10]] == [
         "sáng", "ngày", "15/8", "hơn", "300", "đại", "biểu", "đến", "dự", "với",
     ]  # fmt: skip
+
+
+def test_one_writer_serves_threads(writer: NumberWriter) -> None:
+    """The worker keeps one writer; concurrent jobs must not see each other's half-read runs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines = [row["spoken"] for row in ROWS] * 2
+    with ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda line: written(writer, line), lines))
+    assert outputs == [row["written"] for row in ROWS] * 2

@@ -44,16 +44,16 @@ class Tagger:
 
     def __init__(self, cache_size: int = 4096) -> None:
         self._fst = FstProcessor(lang="vi", operator="itn")
-        self._parser = TokenParser()
         self.tag = lru_cache(maxsize=cache_size)(self._tag)
 
     def _tag(self, words: tuple[str, ...]) -> tuple[Token, ...]:
         tagged = self._fst.tag(" ".join(words))
         if not tagged:
             return ()
-        self._parser(tagged)
+        parser = TokenParser()  # one per call: the parser keeps its position, threads may share us
+        parser(tagged)
         tokens = []
-        for group in self._parser.parse():
+        for group in parser.parse():
             inner = group.get("tokens")
             if not isinstance(inner, dict) or len(inner) != 1:
                 return ()
