@@ -8,7 +8,7 @@ plain words anchor the tagger's tokens, and literal words anchor the written one
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from shared.text.itn_tagger import Token
 
@@ -20,36 +20,37 @@ TagFn = Callable[[tuple[str, ...]], tuple[Token, ...]]
 def align_tokens(words: tuple[str, ...], tag: TagFn) -> list[tuple[Token, int, int]] | None:
     """Each token of `tag(words)` with the first and last word it was read from, or None where
     the tokens cannot be laid over the words exactly (the caller then keeps the words)."""
-    tokens = tag(words)
-    out: list[tuple[Token, int, int]] = []
-    pos = 0
-    for index, token in enumerate(tokens):
-        if token.kind == "name":
-            if pos >= len(words) or words[pos] != token.word:
-                return None
-            out.append((token, pos, pos))
-            pos += 1
-            continue
-        end = _token_end(words, pos, token, tokens[index + 1 :], tag)
-        if end is None:
+    return _align(words, tag(words), 0, tag)
+
+
+def _align(
+    words: tuple[str, ...], tokens: Sequence[Token], pos: int, tag: TagFn
+) -> list[tuple[Token, int, int]] | None:
+    if not tokens:
+        return [] if pos == len(words) else None
+    token, rest = tokens[0], tokens[1:]
+    if token.kind == "name":
+        if pos >= len(words) or words[pos] != token.word:
             return None
-        out.append((token, pos, end - 1))
-        pos = end
-    return out if pos == len(words) else None
+        after = _align(words, rest, pos + 1, tag)
+        return None if after is None else [(token, pos, pos), *after]
+    for end in _token_ends(words, pos, token, rest, tag):
+        after = _align(words, rest, end, tag)
+        if after is not None:
+            return [(token, pos, end - 1), *after]
+    return None
 
 
-def _token_end(
+def _token_ends(
     words: tuple[str, ...], pos: int, token: Token, rest: Sequence[Token], tag: TagFn
-) -> int | None:
-    """Where a number token stops: fixed by the count of plain words after it when they are all
-    plain, else found by reading growing prefixes until one reads as exactly this token."""
+) -> Iterator[int]:
+    """Where a number token may stop: fixed by the count of plain words after it when they are
+    all plain, else each end, longest first, at which the words read as exactly this token
+    ("mười bảy giờ ba mươi" and "... phút" both read 17:30)."""
     last = len(words) - len(rest)
     if all(t.kind == "name" for t in rest):
-        return last if last > pos else None
-    for end in range(pos + 1, last + 1):
-        if tag(words[pos:end]) == (token,):
-            return end
-    return None
+        return iter([last] if last > pos else [])
+    return (end for end in range(last, pos, -1) if tag(words[pos:end]) == (token,))
 
 
 def place(written: Sequence[str], spoken: Sequence[str], numeric: frozenset[str]) -> list[Piece]:

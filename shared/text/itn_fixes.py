@@ -2,11 +2,12 @@
 
 Each rule answers one failure measured on the hand-checked table (tests/data/itn_vi.tsv):
 
-- small counts stay words: a lone digit word ("năm con mèo"), two digit words that give a range
-  ("hai ba người", "năm sáu người"), a count followed by "mấy" ("mười mấy người"), a digit
-  word and "đồng"/"đô" alone ("hai đồng đội", "một đô thị", "không đồng ý"), "linh"/"lẻ"
-  opening a number (the name Linh: "mạnh linh một nhà"), "tháng một" after a count word
-  ("mỗi tháng một lần"), a one-digit day without "ngày" ("hai tháng một lần");
+- small counts stay words: a lone digit word ("năm con mèo"), ranges ("hai ba người", "năm sáu
+  người", "ba bốn trăm người"), a count followed by "mấy" ("mười mấy người"), a digit word
+  and "đồng"/"đô" alone ("hai đồng đội", "một đô thị", "không đồng ý"), "linh"/"lẻ" opening a
+  number (the name Linh: "mạnh linh một nhà"), "tháng một" after a count word ("mỗi tháng
+  một lần"), a one-digit day without "ngày" ("hai tháng một lần"), "một giờ" after a unit
+  (per hour);
 - ordinals of one word stay words: "thứ hai" is Monday as often as "second", "thứ nhất";
 - a digit-by-digit reading of fewer than four digits is not a number ("năm chín lăm" is the year
   word and 95, "một hai ba" is counting);
@@ -27,7 +28,9 @@ from shared.text.itn_tagger import Token
 
 Aligned = tuple[Token, int, int]
 
-DIGITS = frozenset({"một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "bẩy", "tám", "chín"})
+_DIGIT_WORDS = ("", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy bẩy", "tám", "chín")
+_DIGIT_VALUE = {word: value for value, words in enumerate(_DIGIT_WORDS) for word in words.split()}
+DIGITS = frozenset(_DIGIT_VALUE)
 NUMBER_WORDS = DIGITS | frozenset(
     {"không", "mười", "mươi", "trăm", "nghìn", "ngàn", "triệu", "tỷ", "tỉ", "linh", "lẻ"}
     | {"mốt", "tư", "lăm", "nhăm", "rưỡi", "phẩy", "chấm", "trừ", "âm"}
@@ -70,9 +73,14 @@ def keeps_words(token: Token, spoken: tuple[str, ...], around: tuple[str, str]) 
         return len(spoken) == 2 and spoken[0] in DIGITS | {"không"}
     if token.kind == "date" and "year" not in token.fields:
         # "mỗi tháng một lần" is once a month, not January; "hai tháng một lần" is not 2/1.
-        lone_day = token.fields.get("day") is not None and spoken[0] in DIGITS
+        day = token.fields.get("day")
+        lone_day = isinstance(day, str) and len(day.strip()) == 1
         return before in _COUNTING or (lone_day and before not in _DAY_WORDS)
+    if token.kind == "time" and "minutes" not in token.fields and spoken[0] in DIGITS:
+        return before not in ("", *NUMBER_WORDS)  # "sáu mươi ki lô mét một giờ": per hour
     if token.kind == "cardinal":
+        if before in DIGITS and _DIGIT_VALUE.get(spoken[0]) == _DIGIT_VALUE[before] + 1:
+            return True  # a range: "ba bốn trăm người", "bảy tám mươi tuổi"
         if after == "mấy" or spoken[0] in ("linh", "lẻ"):  # "mạnh linh một nhà đầu tư"
             return True
         if len(spoken) == 1 and spoken[0] in DIGITS | {"không"}:
