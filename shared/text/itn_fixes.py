@@ -18,6 +18,8 @@ Each rule answers one failure measured on the hand-checked table (tests/data/itn
 - years spoken in two-digit groups after "năm" ("năm mười chín bảy lăm" → năm 1975), round
   years the grammar merges with the year word ("năm hai nghìn" is not 52,000) and years with
   the leading "một" dropped ("nghìn chín trăm bảy mươi lăm" → 1975);
+- "tấn", "tạ", "yến" are units of mass the grammar does not know: a digit word before one is
+  written as a digit, as before "mét";
 - set phrases keep their numbers as words ("mười phân vẹn mười", "tỷ lệ", "Ba Tư").
 """
 
@@ -38,7 +40,7 @@ NUMBER_WORDS = DIGITS | frozenset(
 # Words the grammar reads around numbers, beside the numbers and units themselves.
 CONTEXT_WORDS = frozenset(
     {"ngày", "mồng", "mùng", "tháng", "giờ", "phút", "giây", "kém", "thứ", "mấy"}
-    | {"km", "kg", "cm", "mm", "m", "ha", "hàng", "vài", "mỗi", "từng"}
+    | {"km", "kg", "cm", "mm", "m", "ha", "hàng", "vài", "mỗi", "từng", "tấn", "tạ", "yến"}
 )
 IDIOMS = frozenset(
     {
@@ -71,6 +73,8 @@ def keeps_words(token: Token, spoken: tuple[str, ...], around: tuple[str, str]) 
     before, after = around
     if token.kind == "money":  # "hai đồng đội", "một đô thị": a digit and "đồng" is no sum
         return len(spoken) == 2 and spoken[0] in DIGITS | {"không"}
+    if token.kind == "measure" and spoken[0] == "không":
+        return len(spoken) == 2  # "không kí" (did not sign) is no 0 kg; "không độ c" is 0°C
     if token.kind == "date" and "year" not in token.fields:
         # "mỗi tháng một lần" is once a month, not January; "hai tháng một lần" is not 2/1.
         day = token.fields.get("day")
@@ -91,6 +95,15 @@ def keeps_words(token: Token, spoken: tuple[str, ...], around: tuple[str, str]) 
     if token.kind == "telephone":
         return len(spoken) < 4
     return token.kind in ("fraction", "electronic", "whitelist", "word", "punctuation")
+
+
+_MASSES = frozenset({"tấn", "tạ", "yến"})
+
+
+def digit_before_unit(word: str, after: str) -> str | None:
+    """A digit word before a unit of mass the grammar lacks: "ba tấn" is written "3 tấn" like
+    "ba mét" is "3 m"."""
+    return str(_DIGIT_VALUE[word]) if word in DIGITS and after in _MASSES else None
 
 
 def token_end(token: Token, spoken: tuple[str, ...], tag: TagFn) -> int | None:

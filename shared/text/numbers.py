@@ -21,6 +21,7 @@ from shared.text.itn_fixes import (
     CONTEXT_WORDS,
     IDIOMS,
     NUMBER_WORDS,
+    digit_before_unit,
     fixed_minutes,
     joined_minutes,
     keeps_words,
@@ -117,7 +118,7 @@ class NumberWriter:
     ) -> tuple[Piece, ...]:
         """One recognised token written, or the words kept where a rule says so."""
         if token.kind == "name":
-            return ((spoken[0], 0, 0),)
+            return ((digit_before_unit(spoken[0], around[1]) or spoken[0], 0, 0),)
         end = token_end(token, fixed, self._tagger.tag)
         if end is not None:
             return self._read(spoken[:end]) + _shift(self._read(spoken[end:]), end)
