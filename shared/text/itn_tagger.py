@@ -35,6 +35,14 @@ class Token:
         return value if isinstance(value, str) else None
 
 
+def cardinal_value(tokens: Sequence[Token]) -> int | None:
+    """The value of a reading that is exactly one non-negative whole number, else None."""
+    if len(tokens) != 1 or tokens[0].kind != "cardinal" or "negative" in tokens[0].fields:
+        return None
+    value = tokens[0].fields.get("integer")
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else None
+
+
 def library_name() -> str:
     return f"itntext {metadata.version('itntext')}"
 

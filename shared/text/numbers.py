@@ -18,20 +18,21 @@ from functools import lru_cache
 
 from shared.text.itn_align import Piece, align_tokens, place
 from shared.text.itn_fixes import (
+    fixed_minutes,
+    joined_minutes,
+    keeps_words,
+    token_end,
+)
+from shared.text.itn_tagger import Tagger, Token, grammar_words, library_name
+from shared.text.itn_words import (
     CONTEXT_WORDS,
     IDIOMS,
     NUMBER_WORDS,
     digit_before_unit,
-    fixed_minutes,
-    joined_minutes,
-    keeps_words,
-    spoken_year,
     tagger_words,
-    token_end,
-    with_year,
 )
-from shared.text.itn_tagger import Tagger, Token, grammar_words, library_name
 from shared.text.itn_written import Style, write
+from shared.text.itn_years import spoken_year, with_year
 
 _MAX_RUN = 48
 _BEFORE_YEAR = NUMBER_WORDS | {"hàng", "vài", "mấy"}
