@@ -147,6 +147,16 @@ def running_text(rows: Sequence[Row], words: int, sentences_between: int) -> lis
     return out[:words]
 
 
+def worst_case(words: int) -> list[str]:
+    """Nothing but number words in random order (ASR noise, counting, digit lists): every run is
+    as long as a run may be."""
+    import random
+
+    pool = "một hai ba bốn năm sáu bảy tám chín không mười mươi trăm nghìn tháng giờ".split()
+    rnd = random.Random(0)
+    return [rnd.choice(pool) for _ in range(words)]
+
+
 def speed(rows: Sequence[Row]) -> None:
     started = time.perf_counter()
     NumberWriter()
@@ -168,6 +178,10 @@ def speed(rows: Sequence[Row]) -> None:
                 f"{density} {size} words: first call {1000 * cold:.1f} ms "
                 f"(fresh writer), again {1000 * min(warm):.1f} ms (best of 5)"
             )
+    started = time.perf_counter()
+    NumberWriter().write(worst_case(1200))
+    elapsed = time.perf_counter() - started
+    print(f"worst case (number words only) 1200 words: {1000 * elapsed:.0f} ms (fresh writer)")
 
 
 def main() -> None:

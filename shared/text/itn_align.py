@@ -45,12 +45,13 @@ def _token_ends(
     words: tuple[str, ...], pos: int, token: Token, rest: Sequence[Token], tag: TagFn
 ) -> Iterator[int]:
     """Where a number token may stop: fixed by the count of plain words after it when they are
-    all plain, else each end, longest first, at which the words read as exactly this token
-    ("mười bảy giờ ba mươi" and "... phút" both read 17:30)."""
+    all plain, else each end, shortest first (short readings are cheap), at which the words
+    read as exactly this token; "mười bảy giờ ba mươi" and "... phút" both read 17:30, and the
+    caller tries the next end when the rest does not fit."""
     last = len(words) - len(rest)
     if all(t.kind == "name" for t in rest):
         return iter([last] if last > pos else [])
-    return (end for end in range(last, pos, -1) if tag(words[pos:end]) == (token,))
+    return (end for end in range(pos + 1, last + 1) if tag(words[pos:end]) == (token,))
 
 
 def place(written: Sequence[str], spoken: Sequence[str], numeric: frozenset[str]) -> list[Piece]:

@@ -34,9 +34,11 @@ def _merged_year(words: tuple[str, ...], tag: TagFn) -> list[Piece] | None:
     """After "năm", "hai nghìn" is the year 2000: the grammar reads "năm hai nghìn" as 52,000."""
     if words[:1] != ("năm",) or words[1:2] == () or words[1] not in DIGITS:
         return None
-    stop = 1
-    while stop < len(words) and words[stop] in NUMBER_WORDS:
-        stop += 1
+    if words[2:3] not in (("nghìn",), ("ngàn",)):
+        return None
+    stop = _extent(words, NUMBER_WORDS)
+    if stop > 9:  # "năm hai nghìn không trăm hai mươi tư" is the longest year
+        return None
     merged = tag(words[:stop])
     if not merged or merged[0].kind != "cardinal":
         return None
@@ -48,12 +50,10 @@ def _merged_year(words: tuple[str, ...], tag: TagFn) -> list[Piece] | None:
 
 def _grouped_year(words: tuple[str, ...], tag: TagFn) -> list[Piece] | None:
     """The year word, then the century and the year in two groups: "năm mười chín bảy lăm"."""
-    if words[:1] != ("năm",) or words[1:2] == ("mươi",):
+    if words[:1] != ("năm",) or words[1:2] not in (("mười",), ("hai",)):
         return None
-    stop = 1
-    while stop < len(words) and words[stop] in NUMBER_WORDS - MAGNITUDES:
-        stop += 1
-    if stop < 4:
+    stop = _extent(words, NUMBER_WORDS - MAGNITUDES)
+    if not 4 <= stop <= 6:  # two words of century, one to three of year
         return None
     for split in range(3, stop):
         century = cardinal_value(tag(words[1:split]))
@@ -67,6 +67,7 @@ def _year_without_one(words: tuple[str, ...], tag: TagFn) -> list[Piece] | None:
     """A year with its leading "một" dropped, as people say it: "nghìn chín trăm bảy mươi lăm"."""
     if words[:1] not in (("nghìn",), ("ngàn",)) or words[2:3] != ("trăm",):
         return None
+    words = words[: min(_extent(words, NUMBER_WORDS), 8)]
     tokens = tag(("một", *words))
     if not tokens or tokens[0].kind != "cardinal":
         return None
@@ -76,3 +77,11 @@ def _year_without_one(words: tuple[str, ...], tag: TagFn) -> list[Piece] | None:
     if any(t.kind != "name" for t in tokens[1:]):
         return None
     return [(str(value), 0, len(words) - len(tokens[1:]) - 1)]
+
+
+def _extent(words: tuple[str, ...], allowed: frozenset[str]) -> int:
+    """Where the words from the second on stop being `allowed`."""
+    stop = 1
+    while stop < len(words) and words[stop] in allowed:
+        stop += 1
+    return stop

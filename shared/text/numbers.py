@@ -34,7 +34,7 @@ from shared.text.itn_words import (
 from shared.text.itn_written import Style, write
 from shared.text.itn_years import spoken_year, with_year
 
-_MAX_RUN = 48
+_MAX_RUN = 24  # the grammar's time grows faster than its input
 _BEFORE_YEAR = NUMBER_WORDS | {"hàng", "vài", "mấy"}
 # Words a run may open with: the grammar's unit words ("ki", "ra", "đề") only ever follow one.
 _OPENERS = NUMBER_WORDS | {"ngày", "mồng", "mùng", "tháng", "thứ", "hàng", "vài", "mỗi", "từng"}
