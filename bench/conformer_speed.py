@@ -83,7 +83,7 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
         text = pipe.transcribe(pcm).text
     else:
         from shared.speech.engines.base import DecodeOptions
-        from shared.speech.engines.conformer import ConformerEngine
+        from shared.speech.engines.conformer.engine import ConformerEngine
 
         engine_s = 0.0
         row, _, precision = row.partition("@")  # "graph8@fp32": the float front end
@@ -184,8 +184,8 @@ def check_levels(model: str) -> bool:
     ``int8`` for reference (it is opt-in because it changes words)."""
     from shared.speech.audio import iter_decoded
     from shared.speech.engines.base import DecodeOptions
-    from shared.speech.engines.conformer import ConformerEngine
-    from shared.speech.engines.conformer_tuning import LEVELS
+    from shared.speech.engines.conformer.engine import ConformerEngine
+    from shared.speech.engines.conformer.tuning import LEVELS
 
     clips = sorted((DATA / "vi-speech").glob("*.wav"))
     audio = [np.concatenate(list(iter_decoded(c, 600.0))) for c in clips]  # source level

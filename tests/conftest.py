@@ -38,8 +38,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def viet_asr_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pinned viet-asr wheel, pip-downloaded once per session (skips where pip cannot)."""
-    from shared.speech.conformer_model import download_wheel
-    from shared.speech.wheel_fetch import ModelDownloadError
+    from shared.speech.models.conformer import download_wheel
+    from shared.speech.models.wheel_fetch import ModelDownloadError
 
     try:
         return download_wheel(tmp_path_factory.mktemp("viet-asr-wheel"))
@@ -50,7 +50,7 @@ def viet_asr_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def conformer_model_dir(viet_asr_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real Conformer CTC model directory (model.onnx, units.txt, README.md)."""
-    from shared.speech.conformer_model import assemble_from_wheel
+    from shared.speech.models.conformer import assemble_from_wheel
 
     return assemble_from_wheel(viet_asr_wheel, tmp_path_factory.mktemp("conformer-cache"))
 

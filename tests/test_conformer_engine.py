@@ -16,17 +16,17 @@ import pytest
 from shared.speech.audio import iter_decoded
 from shared.speech.ctc import greedy_decode
 from shared.speech.device import DeviceConfigError
-from shared.speech.engines import conformer as conformer_module
 from shared.speech.engines.base import DecodeOptions
-from shared.speech.engines.conformer import ConformerEngine, onnx_providers
-from shared.speech.engines.conformer_features import frame_count, log_mel, mel_bank, povey_window
-from shared.speech.engines.conformer_quantize import int8_front_conv
-from shared.speech.engines.conformer_session import (
+from shared.speech.engines.conformer import engine as conformer_module
+from shared.speech.engines.conformer.engine import ConformerEngine, onnx_providers
+from shared.speech.engines.conformer.features import frame_count, log_mel, mel_bank, povey_window
+from shared.speech.engines.conformer.quantize import int8_front_conv
+from shared.speech.engines.conformer.session import (
     conv_precision,
     fold_conv_weights,
     session_device,
 )
-from shared.speech.engines.conformer_streams import LAYOUTS, iter_streams, run_streams
+from shared.speech.engines.conformer.streams import LAYOUTS, iter_streams, run_streams
 from shared.speech.textnorm import wer_cer
 from tests.conftest import ROOT
 
@@ -181,7 +181,7 @@ def test_the_rewritten_graph_computes_what_the_shipped_one_does(conformer_model_
     frames, probabilities within float rounding amplified by the per-tensor quantization."""
     import onnx
 
-    from shared.speech.engines.conformer_rewrite import cache_glu_outputs
+    from shared.speech.engines.conformer.rewrite import cache_glu_outputs
 
     assert cache_glu_outputs(onnx.load(str(conformer_model_dir / "model.onnx"))) == 12
     assert int8_front_conv(onnx.load(str(conformer_model_dir / "model.onnx")))  # for int8
@@ -386,7 +386,7 @@ def test_auto_optimization_is_measured_once_then_read(
     conformer_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shared.settings import load_settings
-    from shared.speech.engines.conformer_tuning import LEVELS
+    from shared.speech.engines.conformer.tuning import LEVELS
 
     assert load_settings().onnx_optimization == "auto"
     first = ConformerEngine(
@@ -405,7 +405,7 @@ def test_auto_optimization_is_measured_once_then_read(
         opened.append(lvl)
         return real(model, providers, threads, lvl, int8)
 
-    monkeypatch.setattr("shared.speech.engines.conformer.make_session", counting)
+    monkeypatch.setattr("shared.speech.engines.conformer.engine.make_session", counting)
     again = ConformerEngine(
         str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path
     )

@@ -15,7 +15,7 @@ import soundfile as sf
 from shared.settings import load_settings
 from shared.speech.audio import iter_decoded
 from shared.speech.engines.base import DecodeOptions
-from shared.speech.engines.conformer import ConformerEngine
+from shared.speech.engines.conformer.engine import ConformerEngine
 from shared.speech.formats import render
 from shared.speech.pipeline import Transcriber, build_transcriber
 from shared.speech.textnorm import wer_cer

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from shared.speech.engines.conformer_features import log_mel_from_float
+from shared.speech.engines.conformer.features import log_mel_from_float
 from shared.speech.tuning import (
     TuningCache,
     cpu_model,

@@ -31,8 +31,8 @@ from shared.speech.engines.base import (
     Segment,
     Word,
 )
-from shared.speech.engines.conformer_features import log_mel_from_float
-from shared.speech.engines.conformer_session import (
+from shared.speech.engines.conformer.features import log_mel_from_float
+from shared.speech.engines.conformer.session import (
     OPT_LEVELS,
     OUTPUTS,
     check_signature,
@@ -41,16 +41,17 @@ from shared.speech.engines.conformer_session import (
     onnx_providers,
     session_device,
 )
-from shared.speech.engines.conformer_streams import (
+from shared.speech.engines.conformer.shared_streams import SharedStreams
+from shared.speech.engines.conformer.streams import (
     LAYOUTS,
     GraphArray,
     Layout,
     StreamBatch,
     iter_streams,
 )
-from shared.speech.engines.conformer_tuning import choose_level, model_key
-from shared.speech.engines.conformer_units import read_units
-from shared.speech.engines.shared_streams import SharedStreams
+from shared.speech.engines.conformer.tuning import choose_level, model_key
+from shared.speech.engines.conformer.units import read_units
+from shared.speech.engines.model_card import card_license
 from shared.speech.tuning import TuningCache
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,6 @@ class ConformerEngine:
         keeps the answer in ``tuning_dir`` (without one, every start measures)."""
         import onnxruntime as ort
 
-        from shared.speech.engines.wav2vec2 import card_license
 
         folder = Path(model).expanduser()
         self.layout: Layout = LAYOUTS[layout]

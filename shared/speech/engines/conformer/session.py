@@ -7,8 +7,8 @@ re-laid-out on every call, and the convolution cannot use its pre-packed blocked
 optimisation levels above ``basic`` we hand it those weights already dequantized (the same
 float values: dequantization is exact in float32), which measured 12-20 % less time per step
 on 2 threads. The convolution modules are also rewritten to cache their GLU outputs instead
-of recomputing them (``conformer_rewrite``), and with ``int8`` the front end's large
-convolution runs as an int8 product like the linear layers (``conformer_quantize``).
+of recomputing them (``rewrite.py``), and with ``int8`` the front end's large
+convolution runs as an int8 product like the linear layers (``quantize.py``).
 ``disable`` and ``basic`` keep the graph as it ships, for a bit-exact comparison with the
 model's own SDK.
 """
@@ -25,8 +25,8 @@ import numpy.typing as npt
 
 from shared.speech.device import DeviceConfigError
 from shared.speech.engines.base import Float32Array
-from shared.speech.engines.conformer_quantize import int8_front_conv
-from shared.speech.engines.conformer_rewrite import cache_glu_outputs
+from shared.speech.engines.conformer.quantize import int8_front_conv
+from shared.speech.engines.conformer.rewrite import cache_glu_outputs
 
 INPUTS = ("chunk", "offset", "att_cache", "cnn_cache")
 OUTPUTS = ("output", "r_att_cache", "r_cnn_cache")
