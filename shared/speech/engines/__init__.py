@@ -80,4 +80,5 @@ def load_conformer(
         note=note,
         shared=True if settings.worker_concurrency > 1 else None,
         tuning_dir=settings.var_dir.resolve() / "cache" / "tuning",
+        graph_dir=settings.var_dir.resolve() / "cache" / "onnx",
     )

@@ -1,23 +1,19 @@
-"""Choose ONNX Runtime's graph optimisation level for the Conformer by timing it, once per machine.
+"""Choose the Conformer's compute path by timing the admitted ones, once per machine.
 
-The levels differ in what this CPU makes of them: ``extended`` runs our rewritten graph (float
-conv weights, cached GLU outputs) and ``basic`` the graph as shipped, bit-exact with the model's
-SDK. Both give the SDK's text on the shared labelled clips on every CPU tried (``bench/speed.py
---engine conformer --check``). ``all`` adds layout transforms whose kernels depend on the CPU:
-on a Xeon with AVX512/AMX it changed one word in the 15 clips, so it is no candidate although it
-was 1.5x faster there (it stays settable); ``disable`` is never faster than ``basic``, and the
-int8 front-end convolution changes words. Each level's session is timed on a few steps of a full
-CPU batch, side by side (round-robin, like every measurement here), and the answer is kept in
-``cache`` keyed by CPU model, threads, batch rows, the model file and the runtime's version.
+A path is ONNX Runtime's graph optimisation level, optionally with the front-end convolution in
+int8 (``all+int8``). Which paths may be timed is the accuracy gate's verdict for this CPU family
+(``gate.py``, measured offline by ``bench/conformer_gate.py``): speed only ranks paths that
+decode no worse than the graph as shipped. Each candidate's session is timed on a few steps of
+a full CPU batch, side by side (round-robin, like every measurement here), and the answer is
+kept in ``cache`` keyed by CPU model, threads, batch rows, the candidates, the model file and
+the runtime's version. ``disable`` is never faster than ``basic`` and is not timed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,38 +30,30 @@ from shared.speech.tuning import (
 )
 
 log = logging.getLogger(__name__)
-LEVELS = ("extended", "basic")
 PROBE_STEPS = 3
 SessionFactory = Callable[[str], Any]
 
 
-def model_key(model: Path, sample: int = 1 << 20) -> str:
-    """The model file's size and its first and last MiB: enough to tell two exports apart
-    without reading a few hundred MB at every start."""
-    digest = hashlib.blake2b(digest_size=12)
-    size = model.stat().st_size
-    with model.open("rb") as handle:
-        digest.update(handle.read(sample))
-        handle.seek(max(0, size - sample))
-        digest.update(handle.read(sample))
-    return f"{size}-{digest.hexdigest()}"
-
-
-def choose_level(
-    build: SessionFactory, cache: TuningCache | None, rows: int, key_parts: dict[str, object]
+def choose_path(
+    build: SessionFactory,
+    cache: TuningCache | None,
+    rows: int,
+    paths: tuple[str, ...],
+    key_parts: dict[str, object],
 ) -> tuple[str, Any, str]:
-    """The level, its session, and ``cached`` or ``measured``."""
-    key = tuning_key(cpu=cpu_model(), rows=rows, levels=LEVELS, **key_parts)
+    """The path, its session, and ``cached`` or ``measured``."""
+    key = tuning_key(cpu=cpu_model(), rows=rows, paths=paths, **key_parts)
     known = cache.load(key) if cache is not None else None
-    if known and known.get("level") in LEVELS:
-        return known["level"], build(known["level"]), "cached"
-    sessions = {level: build(level) for level in LEVELS}  # both held: timed side by side
+    if known and known.get("path") in paths:
+        return known["path"], build(known["path"]), "cached"
+    if len(paths) == 1:
+        return paths[0], build(paths[0]), "only candidate"
+    sessions = {path: build(path) for path in paths}  # all held: timed side by side
     timing = fastest(
-        {lv: partial(_steps, ses, _probe_feeds(ses, rows)) for lv, ses in sessions.items()}
+        {name: partial(_steps, ses, _probe_feeds(ses, rows)) for name, ses in sessions.items()}
     )
     log.info(
-        "measured the Conformer's ONNX Runtime optimisation levels on %s (%d steps of %d rows): "
-        "%s; chose %s",
+        "measured the Conformer's compute paths on %s (%d steps of %d rows): %s; chose %s",
         cpu_model(),
         PROBE_STEPS,
         rows,
@@ -73,9 +61,7 @@ def choose_level(
         timing.best,
     )
     if cache is not None:
-        cache.save(
-            key, {"level": timing.best, "level_ms": timing.milliseconds(), **measured_here()}
-        )
+        cache.save(key, {"path": timing.best, "path_ms": timing.milliseconds(), **measured_here()})
     return timing.best, sessions[timing.best], "measured"
 
 
