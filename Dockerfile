@@ -75,15 +75,15 @@ deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
 print('\n'.join(d for d in deps if not d.lower().startswith('torch')))" > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
-# The Conformer CTC model, cut out of the pinned viet-asr wheel (shared/speech/conformer_model.py) at
+# The Conformer CTC model, cut out of the pinned viet-asr wheel (shared/speech/models/conformer.py) at
 # build time so the worker serves it without a download. It lives in /opt/vi-stt/models, not
 # under /cache: the model-cache volume mounted at /cache hides what the image has there. Run it
 # with STT_ENGINE=conformer STT_MODEL=/opt/vi-stt/models/viet-asr-conformer. Only the assembler's
 # modules are copied first, so source edits elsewhere do not fetch the wheel again.
 COPY shared/__init__.py shared/errors.py ./shared/
-COPY shared/speech/__init__.py shared/speech/wheel_fetch.py shared/speech/conformer_model.py \
-     ./shared/speech/
-RUN python -c "from pathlib import Path; from shared.speech.conformer_model import ensure_conformer; \
+COPY shared/speech/__init__.py ./shared/speech/
+COPY shared/speech/models ./shared/speech/models
+RUN python -c "from pathlib import Path; from shared.speech.models.conformer import ensure_conformer; \
 ensure_conformer(Path('/opt/vi-stt/models'))"
 
 COPY alembic.ini ./

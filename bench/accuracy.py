@@ -85,7 +85,7 @@ def in_process(args: argparse.Namespace) -> Callable[[Row], None]:
     settings = load_settings(**overrides)
     if settings.engine == "whisper" and not settings.model_explicit:
         # The default model name is a wav2vec2 one: measure the assembled Whisper-base instead.
-        from shared.speech.fallback_model import default_cache_dir, ensure_whisper_base
+        from shared.speech.models.whisper_base import default_cache_dir, ensure_whisper_base
 
         settings = load_settings(**overrides, model=str(ensure_whisper_base(default_cache_dir())))
     try:
@@ -95,7 +95,7 @@ def in_process(args: argparse.Namespace) -> Callable[[Row], None]:
     if load_engine is not None:
         engine = load_engine(settings)
     elif settings.engine == "whisper":
-        from shared.speech.engines.whisper import WhisperEngine
+        from shared.speech.engines.whisper.engine import WhisperEngine
 
         engine = WhisperEngine(settings.model, device=settings.device)
     else:

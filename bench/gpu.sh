@@ -25,7 +25,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
         --platform manylinux2014_x86_64 "${PACKAGES[@]}"
     rm -f "$CARRY"/wheels/numpy-*.whl  # soundfile's dependency; the host's own numpy must win
     # the Conformer's model is cut out of this wheel on the host (model.onnx alone is 66 MiB)
-    .venv/bin/python -c "from pathlib import Path; from shared.speech.conformer_model import \
+    .venv/bin/python -c "from pathlib import Path; from shared.speech.models.conformer import \
 download_wheel; download_wheel(Path('$CARRY/model'))"
     cp ../shared/data/vi-speech/*.wav "$CARRY/clips/" 2>/dev/null \
         || echo "no team clips found: the bench will use synthetic audio"

@@ -39,10 +39,10 @@ def settings_for(engine: str, model: str | None) -> Settings:
     if model:
         return load_settings(engine=engine, model=model)
     if engine == "whisper":
-        from shared.speech.fallback_model import default_cache_dir, ensure_whisper_base
+        from shared.speech.models.whisper_base import default_cache_dir, ensure_whisper_base
 
         return load_settings(engine=engine, model=str(ensure_whisper_base(default_cache_dir())))
-    from shared.speech.conformer_model import ensure_conformer
+    from shared.speech.models.conformer import ensure_conformer
 
     model_dir = ensure_conformer(load_settings().model_cache_dir)
     return load_settings(engine=engine, model=str(model_dir))

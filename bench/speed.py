@@ -151,7 +151,7 @@ def child_pipeline(model: str, audio_path: str, runtime: str, precision: str, pa
 
     if pair:
         from shared.speech.device import ComputeChoices
-        from shared.speech.engines import wav2vec2
+        from shared.speech.engines.wav2vec2 import engine as wav2vec2
 
         conv, transformer = pair.split("/")
         wav2vec2.resolve_choices = lambda *_a: ComputeChoices((conv,), (transformer,))
@@ -398,9 +398,9 @@ def accuracy_check(model: str, threshold: float = 0.95, default_threshold: float
     import jiwer
 
     from shared.speech.device import CONV_PATHS, TRANSFORMER_PATHS, ComputeChoices
-    from shared.speech.engines import wav2vec2
     from shared.speech.engines.base import DecodeOptions
-    from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
+    from shared.speech.engines.wav2vec2 import engine as wav2vec2
+    from shared.speech.engines.wav2vec2.engine import Wav2Vec2Engine
 
     cache = WORK / "var" / "cache" / "onnx"
     resolve = wav2vec2.resolve_choices

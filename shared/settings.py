@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     # wav2vec2 on CPU: "onnx" runs the transformer in ONNX Runtime (int8), "torch" all in torch
     runtime: Literal["auto", "torch", "onnx"] = "auto"
     threads: int = Field(default=0, ge=0)  # CPU threads for the model; 0 = every usable core
-    # Conformer CTC: how the chunk loop walks the features (shared/speech/engines/conformer_streams)
+    # Conformer CTC: how the chunk loop walks the features (engines/conformer/streams.py)
     # and ONNX Runtime's graph optimisation level ("auto": measured on this CPU at first start).
     conformer_layout: Literal["sdk", "wenet"] = "sdk"
     onnx_optimization: Literal["auto", "disable", "basic", "extended", "all"] = "auto"

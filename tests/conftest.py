@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +26,18 @@ from shared.store.migrations import upgrade
 from tests.tiny_models import build_tiny_wav2vec2
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_signals() -> None:
+    """``preexec_fn`` for every child a test signals: SIGINT and SIGTERM back to their defaults.
+
+    A suite started in the background by a non-interactive shell runs with SIGINT ignored, and an
+    ignored disposition survives exec: Python then installs no KeyboardInterrupt handler, so a
+    child sent Ctrl-C would carry on and exit 0. With the default restored before exec, the child
+    sees what it would see started from a terminal, however the suite itself was launched.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
 SHARED_DATA = ROOT.parent / "shared" / "data" / "vi-speech"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 # Overridable so that two checkouts can run their suites at once without flushing each other.
@@ -40,8 +53,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def viet_asr_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pinned viet-asr wheel, pip-downloaded once per session (skips where pip cannot)."""
-    from shared.speech.conformer_model import download_wheel
-    from shared.speech.wheel_fetch import ModelDownloadError
+    from shared.speech.models.conformer import download_wheel
+    from shared.speech.models.wheel_fetch import ModelDownloadError
 
     try:
         return download_wheel(tmp_path_factory.mktemp("viet-asr-wheel"))
@@ -52,7 +65,7 @@ def viet_asr_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def conformer_model_dir(viet_asr_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real Conformer CTC model directory (model.onnx, units.txt, README.md)."""
-    from shared.speech.conformer_model import assemble_from_wheel
+    from shared.speech.models.conformer import assemble_from_wheel
 
     return assemble_from_wheel(viet_asr_wheel, tmp_path_factory.mktemp("conformer-cache"))
 
@@ -124,7 +137,9 @@ def start_worker(stack: Stack, log_path: Path, pool: str = "prefork") -> subproc
     # The production entry point: queues and hostname come from the settings (STT_WORKER_MODEL...).
     cmd = [sys.executable, "-m", "stt_cli", "worker", "--pool", pool]
     log = log_path.open("ab")
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=default_signals
+    )
 
 
 def wait_for_worker(stack: Stack, proc: subprocess.Popen, log_path: Path, timeout: float = 120):

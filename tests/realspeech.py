@@ -19,7 +19,11 @@ import pytest
 import soundfile as sf
 
 from shared.speech.engines.base import SAMPLE_RATE
-from shared.speech.fallback_model import ModelDownloadError, default_cache_dir, ensure_whisper_base
+from shared.speech.models.whisper_base import (
+    ModelDownloadError,
+    default_cache_dir,
+    ensure_whisper_base,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VI_SPEECH_DIR = Path(

@@ -33,7 +33,7 @@ from shared.jobs.records import create_job
 from shared.store.sessions import make_engine, make_session_factory
 from shared.store.tables import Batch, Job
 from tests.audio_factory import speechlike, write_audio
-from tests.conftest import ROOT, Stack
+from tests.conftest import ROOT, Stack, default_signals
 
 TERMINAL = {"completed", "failed", "canceled"}
 
@@ -201,6 +201,7 @@ def test_ctrl_c_then_rerun_loses_and_duplicates_nothing(stack, worker, sessions,
     proc = subprocess.Popen(
         [sys.executable, "-m", "stt_cli", "backfill", str(folder), "--max-in-flight", "1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_signals,  # Ctrl-C must reach it however the suite was started
     )
     peak = [0]
 

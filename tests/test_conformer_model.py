@@ -19,8 +19,8 @@ import pytest
 from onnx import TensorProto, helper
 
 from shared.errors import ErrorCode
-from shared.speech import conformer_model as cm
-from shared.speech import wheel_fetch
+from shared.speech.models import conformer as cm
+from shared.speech.models import wheel_fetch
 
 PACKAGE = "viet-asr==0.1.0.dev11"
 

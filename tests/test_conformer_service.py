@@ -4,6 +4,7 @@ in-process decoding, no loss from the pipeline, and the offline default's choice
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from shared.settings import load_settings
+from shared.settings import Settings, load_settings
 from shared.speech.audio import iter_decoded
+from shared.speech.engines import load_conformer
 from shared.speech.engines.base import DecodeOptions
-from shared.speech.engines.conformer import ConformerEngine
+from shared.speech.engines.conformer.engine import ConformerEngine
 from shared.speech.formats import render
 from shared.speech.pipeline import Transcriber, build_transcriber
 from shared.speech.textnorm import wer_cer
@@ -103,7 +105,9 @@ def test_pipeline_loses_nothing_against_whole_clip_decoding(
 
 
 @pytest.fixture(scope="module")
-def conformer_stack(tmp_path_factory, conformer_model_dir: Path) -> Iterator[object]:
+def conformer_stack(
+    tmp_path_factory, conformer_model_dir: Path
+) -> Iterator[tuple[object, Settings]]:
     root = tmp_path_factory.mktemp("conformer-stack")
     stack = make_stack("sqlite", root, conformer_model_dir, STT_ENGINE="conformer")
     log_path = root / "worker.log"
@@ -112,18 +116,25 @@ def conformer_stack(tmp_path_factory, conformer_model_dir: Path) -> Iterator[obj
         wait_for_worker(stack, proc, log_path)
         from api.app import create_app
 
-        yield create_app(stack.settings).test_client()
+        yield create_app(stack.settings).test_client(), stack.settings
     finally:
         stop_worker(proc)
 
 
-def test_every_clip_through_the_api_matches_in_process(conformer_stack, transcriber, tmp_path):
-    ids = [submit_file(conformer_stack, clip)["id"] for clip in ALL_CLIPS]
-    jobs = [wait_job(conformer_stack, job_id, timeout=300) for job_id in ids]
+def test_every_clip_through_the_api_matches_in_process(
+    conformer_stack, conformer_model_dir, tmp_path
+):
+    client, settings = conformer_stack
+    ids = [submit_file(client, clip)["id"] for clip in ALL_CLIPS]
+    jobs = [wait_job(client, job_id, timeout=300) for job_id in ids]
     assert {j["status"] for j in jobs} == {"completed"}, [j["error"] for j in jobs]
     assert {j["engine"] for j in jobs} == {"conformer"}
     assert {j["model_license"] for j in jobs} == {"apache-2.0"}
-    local = [transcriber.run(c, tmp_path / f"{c.stem}.wav", 600, SDK_BEAM).text for c in ALL_CLIPS]
+    # In process on the worker's settings: the path its start-up measurement chose (cached).
+    engine = load_conformer(settings, str(conformer_model_dir), None)
+    assert "(cached of " in (engine.info.compute or "")
+    local_run = build_transcriber(settings, engine)
+    local = [local_run.run(c, tmp_path / f"{c.stem}.wav", 600, SDK_BEAM).text for c in ALL_CLIPS]
     assert [j["transcript"] for j in jobs] == local
     # No worse than the vendor SDK decoding each labelled clip whole.
     vietasr = pytest.importorskip("vietasr")
@@ -133,6 +144,7 @@ def test_every_clip_through_the_api_matches_in_process(conformer_stack, transcri
         spoken(conformer_stack, j) for c, j in zip(ALL_CLIPS, jobs, strict=True) if c in LABELLED
     ]
     theirs = [sdk.transcribe(_int16(c)).text for c in LABELLED]
+    # ...whichever path the accuracy gate let the measurement pick.
     refs = [references[c.name] for c in LABELLED]
     assert wer_cer(refs, labelled)[0] <= wer_cer(refs, theirs)[0]
 
@@ -148,6 +160,16 @@ def _references() -> dict[str, str]:
     with manifest.open(encoding="utf-8", newline="") as handle:
         rows = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         return {row["file"]: row["reference_text"] for row in rows}
+
+
+def test_readyz_says_which_path_the_measurement_chose_and_from_what(conformer_stack):
+    client, _settings = conformer_stack
+    (worker,) = client.get("/readyz").get_json()["workers"]
+    assert re.fullmatch(
+        r"cpu: onnxruntime, optimization (basic|extended|all) \((measured|cached) of [a-z0-9+, ]+; "
+        r"(accuracy gate|no accuracy-gate verdict) for [^)]+\), front-end convolution (int8|float)",
+        worker["compute"],
+    ), worker["compute"]
 
 
 def test_offline_default_is_the_conformer_and_says_so(conformer_model_dir, monkeypatch, caplog):

@@ -21,9 +21,9 @@ from shared.speech.device import (
     resolve_choices,
 )
 from shared.speech.engines.base import SAMPLE_RATE, DecodeOptions
-from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
-from shared.speech.engines.wav2vec2_stages import ChannelsLastConv, UnfoldConv
-from shared.speech.engines.wav2vec2_tuning import measure
+from shared.speech.engines.wav2vec2.engine import Wav2Vec2Engine
+from shared.speech.engines.wav2vec2.stages import ChannelsLastConv, UnfoldConv
+from shared.speech.engines.wav2vec2.tuning import measure
 from shared.speech.tuning import TuningCache, fastest
 from tests.conftest import SHARED_DATA
 from tests.tiny_models import build_tiny_wav2vec2
@@ -66,7 +66,7 @@ def reference(model_dir: Path) -> Wav2Vec2Engine:
 def pinned(monkeypatch: pytest.MonkeyPatch, conv: str, transformer: str) -> None:
     """Leave the engine one path per half, as the measurement would after choosing them."""
     only = ComputeChoices((conv,), (transformer,))
-    monkeypatch.setattr("shared.speech.engines.wav2vec2.resolve_choices", lambda *_a: only)
+    monkeypatch.setattr("shared.speech.engines.wav2vec2.engine.resolve_choices", lambda *_a: only)
 
 
 # --- which paths the settings allow -----------------------------------------------------------
@@ -168,12 +168,12 @@ def test_the_measured_choice_is_cached_per_cpu_and_threads(
     def no_measuring(*_args: object) -> None:
         raise AssertionError("measured again despite the cache")
 
-    monkeypatch.setattr("shared.speech.engines.wav2vec2_tuning.measure", no_measuring)
+    monkeypatch.setattr("shared.speech.engines.wav2vec2.tuning.measure", no_measuring)
     again = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path)
     assert again.plan.how == "cached"
     assert (again.plan.conv, again.plan.transformer) == (first.plan.conv, first.plan.transformer)
     monkeypatch.undo()
-    monkeypatch.setattr("shared.speech.engines.wav2vec2.cpu_model", lambda: "Another CPU")
+    monkeypatch.setattr("shared.speech.engines.wav2vec2.engine.cpu_model", lambda: "Another CPU")
     assert Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path).plan.how == "measured"
     Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=tmp_path, threads=1)
     assert len(list(tmp_path.glob("*/tuning-*.json"))) == 3
@@ -272,8 +272,8 @@ def test_exports_are_cached_and_torch_copies_freed(
     def no_export(*_args: object) -> None:
         raise AssertionError("exported again despite the cache")
 
-    monkeypatch.setattr("shared.speech.engines.onnx_runtime.export_onnx", no_export)
-    monkeypatch.setattr("shared.speech.engines.onnx_runtime.quantize_int8", no_export)
+    monkeypatch.setattr("shared.speech.engines.wav2vec2.onnx_export.export_onnx", no_export)
+    monkeypatch.setattr("shared.speech.engines.wav2vec2.onnx_export.quantize_int8", no_export)
     engine = Wav2Vec2Engine(str(model_dir), device="cpu", cache_dir=cache_dir)
     assert all(p.is_meta for p in engine.model.wav2vec2.encoder.parameters())
     assert all(p.is_meta for p in engine.model.wav2vec2.feature_extractor.parameters())

@@ -26,7 +26,7 @@ from shared.apikeys import hash_key
 from shared.store.sessions import make_engine, make_session_factory
 from shared.store.tables import ApiKey, utcnow
 from tests.audio_factory import tone, write_audio
-from tests.conftest import ROOT
+from tests.conftest import ROOT, default_signals
 from tests.test_e2e import wait_job
 from tests.test_fuzz_worker import pool_child
 
@@ -539,6 +539,7 @@ def test_server_logs_carry_no_key(stack, tmp_path):
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=default_signals,
         )
     try:
         _exercise_keys(f"http://127.0.0.1:{port}")

@@ -21,7 +21,8 @@ from shared.speech.device import (
 )
 from shared.speech.engines import load_engine
 from shared.speech.engines.base import SAMPLE_RATE, DecodeOptions
-from shared.speech.engines.wav2vec2 import Wav2Vec2Engine, card_license, plan_batches
+from shared.speech.engines.model_card import card_license
+from shared.speech.engines.wav2vec2.engine import Wav2Vec2Engine, plan_batches
 from tests.tiny_models import build_tiny_wav2vec2
 
 LENGTHS = (2 * SAMPLE_RATE, SAMPLE_RATE + 1234, 2 * SAMPLE_RATE, 7000, SAMPLE_RATE // 2)
@@ -232,9 +233,9 @@ def test_load_engine_imports_whisper_lazily(
         def __init__(self, model: str, device: str, compute_type: str, license: str | None):
             seen.update(model=model, device=device, compute_type=compute_type, license=license)
 
-    fake = types.ModuleType("shared.speech.engines.whisper")
+    fake = types.ModuleType("shared.speech.engines.whisper.engine")
     fake.WhisperEngine = FakeWhisper  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "shared.speech.engines.whisper", fake)
+    monkeypatch.setitem(sys.modules, "shared.speech.engines.whisper.engine", fake)
     settings = load_settings(
         engine="whisper", model="tiny", device="cpu", precision="fp32", var_dir=tmp_path
     )

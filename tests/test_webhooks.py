@@ -38,6 +38,7 @@ from tests.conftest import (
     Stack,
     _drop_postgres_database,
     _postgres_database,
+    default_signals,
     make_stack,
     stop_worker,
     wait_for_worker,
@@ -92,7 +93,9 @@ class WorkerHandle:
         ]
         env = {**os.environ, **self.stack.env, "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=default_signals
+        )
         wait_for_worker(self.stack, self.proc, self.log_path)
 
     def stop(self) -> None:

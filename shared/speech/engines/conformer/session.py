@@ -7,14 +7,16 @@ re-laid-out on every call, and the convolution cannot use its pre-packed blocked
 optimisation levels above ``basic`` we hand it those weights already dequantized (the same
 float values: dequantization is exact in float32), which measured 12-20 % less time per step
 on 2 threads. The convolution modules are also rewritten to cache their GLU outputs instead
-of recomputing them (``conformer_rewrite``), and with ``int8`` the front end's large
-convolution runs as an int8 product like the linear layers (``conformer_quantize``).
+of recomputing them (``rewrite.py``), and with ``int8`` the front end's large
+convolution runs as an int8 product like the linear layers (``quantize.py``).
 ``disable`` and ``basic`` keep the graph as it ships, for a bit-exact comparison with the
-model's own SDK.
+model's own SDK. The rewritten graph is kept in ``graph_dir`` once built: the rewrite costs
+about a second at every start otherwise (load, fold, rewrite, serialise a 70 MB graph).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -25,12 +27,14 @@ import numpy.typing as npt
 
 from shared.speech.device import DeviceConfigError
 from shared.speech.engines.base import Float32Array
-from shared.speech.engines.conformer_quantize import int8_front_conv
-from shared.speech.engines.conformer_rewrite import cache_glu_outputs
+from shared.speech.engines.conformer.quantize import int8_front_conv
+from shared.speech.engines.conformer.rewrite import cache_glu_outputs
+from shared.speech.models.wheel_fetch import write_atomic
 
 INPUTS = ("chunk", "offset", "att_cache", "cnn_cache")
 OUTPUTS = ("output", "r_att_cache", "r_cnn_cache")
 OPT_LEVELS = ("disable", "basic", "extended", "all")
+REWRITE_VERSION = "1"  # bump when the rewrites change, so kept graphs are built again
 log = logging.getLogger(__name__)
 
 
@@ -112,7 +116,12 @@ def _dequantize(
 
 
 def make_session(
-    model: Path, providers: list[object], threads: int, level: str, int8: bool = False
+    model: Path,
+    providers: list[object],
+    threads: int,
+    level: str,
+    int8: bool = False,
+    graph_dir: Path | None = None,
 ) -> Any:
     """An ``InferenceSession`` over ``model``; above ``basic``, with the rewrites above."""
     import onnxruntime as ort
@@ -131,6 +140,19 @@ def make_session(
     }[level]
     if level in ("disable", "basic"):
         return ort.InferenceSession(str(model), options, providers=providers)
+    graph = rewritten_graph(model, int8, graph_dir)
+    source = graph if isinstance(graph, bytes) else str(graph)
+    return ort.InferenceSession(source, options, providers=providers)
+
+
+def rewritten_graph(model: Path, int8: bool, graph_dir: Path | None) -> bytes | Path:
+    """The rewritten graph: the kept file when there is one, else built (and kept)."""
+    kept = None
+    if graph_dir is not None:
+        name = f"conformer-{model_key(model)}-r{REWRITE_VERSION}-{'int8' if int8 else 'float'}"
+        kept = graph_dir / f"{name}.onnx"
+        if kept.is_file():
+            return kept
     import onnx
 
     proto = onnx.load(str(model))
@@ -138,9 +160,24 @@ def make_session(
         int8_front_conv(proto)  # before folding: it wants the int8 weights
     fold_conv_weights(proto)
     cache_glu_outputs(proto)
-    graph = proto.SerializeToString()
+    graph: bytes = proto.SerializeToString()
     del proto
-    return ort.InferenceSession(graph, options, providers=providers)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(kept, graph)
+    return graph
+
+
+def model_key(model: Path, sample: int = 1 << 20) -> str:
+    """The model file's size and its first and last MiB: enough to tell two exports apart
+    without reading a few hundred MB at every start."""
+    digest = hashlib.blake2b(digest_size=12)
+    size = model.stat().st_size
+    with model.open("rb") as handle:
+        digest.update(handle.read(sample))
+        handle.seek(max(0, size - sample))
+        digest.update(handle.read(sample))
+    return f"{size}-{digest.hexdigest()}"
 
 
 def session_device(session: Any, device_name: str, requested: str) -> str:

@@ -7,14 +7,13 @@ timings, confidences and beam search), reduced precision where the hardware has 
 batching on GPU only where it cannot change the output. On CPU the conv front end and the
 transformer each run on the path this machine measured fastest for them at the worker's first
 start (torch fp32 or bf16, ONNX Runtime fp32, and for the transformer ONNX Runtime int8; see
-``wav2vec2_tuning.py``).
+``tuning.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import re
 from pathlib import Path
 from typing import cast
 
@@ -41,31 +40,15 @@ from shared.speech.engines.base import (
     Float32Array,
     Segment,
 )
-from shared.speech.engines.onnx_runtime import model_folder, onnx_available
-from shared.speech.engines.wav2vec2_stages import Stage, build_stage, free_unused
-from shared.speech.engines.wav2vec2_tuning import choose_plan
+from shared.speech.engines.model_card import card_license
+from shared.speech.engines.wav2vec2.onnx_export import model_folder, onnx_available
+from shared.speech.engines.wav2vec2.stages import Stage, build_stage, free_unused
+from shared.speech.engines.wav2vec2.tuning import choose_plan
 from shared.speech.tuning import TuningCache, cpu_model, probe_audio, tuning_key
 
 _CUDA_BATCH_SIZE = 8
 _ONNX_CACHE = Path.home() / ".cache" / "vi-stt" / "onnx"  # when the caller names no cache dir
 log = logging.getLogger(__name__)
-_LICENSE_LINE = re.compile(r"^license:\s*['\"]?([^'\"\s#]+)", re.MULTILINE)
-
-
-def card_license(model: str) -> str | None:
-    """The ``license:`` of a local model dir's README.md front matter (Hub model card format)."""
-    readme = Path(model) / "README.md"
-    try:
-        text = readme.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    if not text.startswith("---"):
-        return None
-    front_matter = text[3:].split("\n---", 1)[0]
-    match = _LICENSE_LINE.search(front_matter)
-    return match.group(1) if match else None
-
-
 def plan_batches(lengths: list[int], batch_size: int, pad: bool) -> list[list[int]]:
     """Group chunk indices into model calls, longest first.
 

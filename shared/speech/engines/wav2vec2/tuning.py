@@ -23,7 +23,7 @@ import numpy as np
 
 from shared.speech.device import ComputeChoices, ComputePlan
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
-from shared.speech.engines.wav2vec2_stages import Stage
+from shared.speech.engines.wav2vec2.stages import Stage
 from shared.speech.tuning import Timing, TuningCache, cpu_model, fastest, measured_here
 
 log = logging.getLogger(__name__)

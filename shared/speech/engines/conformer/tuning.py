@@ -1,0 +1,87 @@
+"""Choose the Conformer's compute path by timing the admitted ones, once per machine.
+
+A path is ONNX Runtime's graph optimisation level, optionally with the front-end convolution in
+int8 (``all+int8``). Which paths may be timed is the accuracy gate's verdict for this CPU family
+(``gate.py``, measured offline by ``bench/conformer_gate.py``): speed only ranks paths that
+decode no worse than the graph as shipped. Each candidate's session is timed on a few steps of
+a full CPU batch, side by side (round-robin, like every measurement here), and the answer is
+kept in ``cache`` keyed by CPU model, threads, batch rows, the candidates, the model file and
+the runtime's version. ``disable`` is never faster than ``basic`` and is not timed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.speech.engines.conformer.features import log_mel_from_float
+from shared.speech.tuning import (
+    TuningCache,
+    cpu_model,
+    fastest,
+    measured_here,
+    probe_audio,
+    tuning_key,
+)
+
+log = logging.getLogger(__name__)
+PROBE_STEPS = 3
+SessionFactory = Callable[[str], Any]
+
+
+def choose_path(
+    build: SessionFactory,
+    cache: TuningCache | None,
+    rows: int,
+    paths: tuple[str, ...],
+    key_parts: dict[str, object],
+) -> tuple[str, Any, str]:
+    """The path, its session, and ``cached`` or ``measured``."""
+    key = tuning_key(cpu=cpu_model(), rows=rows, paths=paths, **key_parts)
+    known = cache.load(key) if cache is not None else None
+    if known and known.get("path") in paths:
+        return known["path"], build(known["path"]), "cached"
+    if len(paths) == 1:
+        return paths[0], build(paths[0]), "only candidate"
+    sessions = {path: build(path) for path in paths}  # all held: timed side by side
+    timing = fastest(
+        {name: partial(_steps, ses, _probe_feeds(ses, rows)) for name, ses in sessions.items()}
+    )
+    log.info(
+        "measured the Conformer's compute paths on %s (%d steps of %d rows): %s; chose %s",
+        cpu_model(),
+        PROBE_STEPS,
+        rows,
+        timing.describe(),
+        timing.best,
+    )
+    if cache is not None:
+        cache.save(key, {"path": timing.best, "path_ms": timing.milliseconds(), **measured_here()})
+    return timing.best, sessions[timing.best], "measured"
+
+
+def _probe_feeds(session: Any, rows: int) -> dict[str, npt.NDArray[Any]]:
+    """A batch of ``rows`` streams' first step on speech-like features, zero caches."""
+    features = log_mel_from_float(probe_audio())[:43]
+    inputs = {i.name: i for i in session.get_inputs()}
+
+    def zeros(name: str) -> npt.NDArray[Any]:
+        dtype = np.float16 if "float16" in inputs[name].type else np.float32
+        return np.zeros((rows, *inputs[name].shape[1:]), dtype)
+
+    return {
+        "chunk": np.repeat(features[None], rows, axis=0).astype(np.float32),
+        "offset": np.zeros((rows, 1), np.int64),
+        "att_cache": zeros("att_cache"),
+        "cnn_cache": zeros("cnn_cache"),
+    }
+
+
+def _steps(session: Any, feeds: dict[str, npt.NDArray[Any]]) -> None:
+    for _ in range(PROBE_STEPS):
+        session.run(None, feeds)

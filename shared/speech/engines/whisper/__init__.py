@@ -1,0 +1,4 @@
+"""The Whisper family on faster-whisper (CTranslate2): ``engine.py``.
+
+Nothing here imports another engine family.
+"""
