@@ -7,7 +7,19 @@ from typing import cast
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from api import auth, batches, deliveries, errors, health, jobs, legacy, metrics, openapi, web
+from api import (
+    auth,
+    batches,
+    deliveries,
+    errors,
+    health,
+    jobs,
+    legacy,
+    metrics,
+    openapi,
+    search,
+    web,
+)
 from api.services import Services, install
 from shared.jobs.queue import make_celery
 from shared.settings import Settings, load_settings
@@ -41,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(legacy.bp)
     app.register_blueprint(deliveries.bp)  # /v1/jobs/<id>/deliveries: webhook attempts
     app.register_blueprint(batches.bp)  # /v1/batches: many server paths at once
+    app.register_blueprint(search.bp)  # /v1/search: words in completed transcripts
     app.register_blueprint(metrics.bp)  # /metrics
     app.register_blueprint(web.bp)  # the page at /, the job's audio
     return app

@@ -77,6 +77,48 @@ class JobList(TypedDict):
 
 
 @with_config(CLOSED)
+class HitJob(TypedDict):
+    status: JobStatus
+    created_at: datetime
+    original_filename: str | None
+    duration_s: float | None
+    batch_id: UUID | None
+
+
+@with_config(CLOSED)
+class HitLinks(TypedDict):
+    job: str
+    audio: str
+
+
+@with_config(CLOSED)
+class SearchHit(TypedDict):
+    """One segment found. `highlight` is `text` HTML-escaped with each matched word inside
+    <mark>…</mark>; `marks` are the same words as [start, end) character offsets into `text`.
+    `form` says which text matched: the written transcript, or the recogniser's spoken words."""
+
+    job_id: UUID
+    segment: int
+    start: float
+    end: float
+    text: str
+    highlight: str
+    marks: list[tuple[int, int]]
+    form: Literal["written", "spoken"]
+    metadata: dict[str, Any]
+    job: HitJob
+    links: HitLinks
+
+
+@with_config(CLOSED)
+class SearchPage(TypedDict):
+    """Best first: matches with the diacritics typed, then the rest, each by relevance"""
+
+    results: list[SearchHit]
+    next_cursor: str | None
+
+
+@with_config(CLOSED)
 class Delivery(TypedDict):
     id: int
     event_id: str

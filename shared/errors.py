@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
     QUEUE_FULL = "queue_full"
+    INVALID_QUERY = "invalid_query"
+    QUERY_TOO_LONG = "query_too_long"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -86,6 +88,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.MEMORY_LIMIT_EXCEEDED: 422,
     ErrorCode.QUEUE_FULL: 503,
+    ErrorCode.INVALID_QUERY: 400,
+    ErrorCode.QUERY_TOO_LONG: 400,
 }
 
 
