@@ -17,6 +17,7 @@ from sqlalchemy import func, inspect, select, text, update
 
 from shared.apikeys import hash_key
 from shared.jobs.records import Submission, create_job
+from shared.search import finder
 from shared.search.folding import fold, words
 from shared.search.index import index_job
 from shared.search.query import parse
@@ -174,7 +175,9 @@ def test_filters(client, stack, tag):
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_request"
 
 
-def test_pages_follow_the_cursor(client, stack, tag):
+@pytest.mark.parametrize("window", [1000, 2])
+def test_pages_follow_the_cursor(client, stack, tag, window, monkeypatch):
+    monkeypatch.setattr(finder, "WINDOW", window)  # 2: many windows, one page crossing them
     segments = [(f"Đợt lũ thứ {i} ở Huế", float(i * 10), float(i * 10 + 5)) for i in range(7)]
     completed_job(stack, *segments[:4], meta=tag)
     completed_job(stack, *segments[4:], meta=tag)

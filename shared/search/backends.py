@@ -1,7 +1,8 @@
 """Which database's full-text SQL to use: FTS5 on SQLite, tsvector with GIN on PostgreSQL.
 
-Both backends index the same words (``folding``), answer the same two kinds of match and rank
-with lower scores first, so everything above them (filters, cursors, highlights) is shared.
+Both backends index the same words (``folding``), answer the same three kinds of match and rank
+with lower scores first, so everything above them (filters, windows, cursors, highlights) is
+shared.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import Connection, TextualSelect
+from sqlalchemy import ColumnElement, Connection, Select, select
+from sqlalchemy.orm import Session
 
 from shared.search.query import Query
+from shared.store.tables import Job, SearchSegment
 
 if TYPE_CHECKING:
     from shared.search.index import SegmentRow
@@ -32,9 +35,29 @@ class Backend(Protocol):
         """Insert the segment rows and their index entries."""
         ...
 
-    def matches(self, query: Query, phase: Phase) -> TextualSelect:
-        """A SELECT of ``seg_id`` and ``score`` (lower ranks first) for the segments found."""
+    def window(
+        self, session: Session, query: Query, phase: Phase,
+        conditions: list[ColumnElement[bool]], below: int | None, size: int,
+    ) -> list[tuple[float, int]]:
+        """The ``size`` newest segments found (ids under ``below``) whose jobs meet the
+        ``conditions``, as (score, id): a lower score ranks first."""
         ...
+
+
+def newest(
+    seg_id: ColumnElement[int], conditions: list[ColumnElement[bool]], below: int | None,
+    size: int,
+) -> Select[int]:
+    """The ``size`` newest of the segments ``seg_id`` names whose jobs meet ``conditions``."""
+    statement = (
+        select(seg_id)
+        .join(SearchSegment, SearchSegment.id == seg_id)
+        .join(Job, Job.id == SearchSegment.job_id)
+        .where(*conditions)
+    )
+    if below is not None:
+        statement = statement.where(seg_id < below)
+    return statement.order_by(seg_id.desc()).limit(size)
 
 
 def backend_for(conn: Connection) -> Backend:

@@ -14,9 +14,10 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Float, Integer, TextualSelect, text
+from sqlalchemy import ColumnElement, Connection, Integer, text
+from sqlalchemy.orm import Session
 
-from shared.search.backends import Phase
+from shared.search.backends import Phase, newest
 from shared.search.query import Query
 
 if TYPE_CHECKING:
@@ -29,14 +30,14 @@ INSERT = text(
     " VALUES (:job_id, :position, :start_s, :end_s, :text, :spoken_text,"
     " CAST(:exact AS tsvector), CAST(:folded AS tsvector))"
 )
-# ts_rank is a real; as a double the score a cursor carries compares equal to itself again.
-MATCH = (
-    "SELECT id AS seg_id,"
-    " -CAST(ts_rank(folded_tsv, CAST(:folded AS tsquery)) AS double precision) AS score"
-    " FROM search_segments WHERE folded_tsv @@ CAST(:folded AS tsquery)"
-)
+MATCH = "SELECT id AS seg_id FROM search_segments WHERE folded_tsv @@ CAST(:folded AS tsquery)"
 EXACT = " AND exact_tsv @@ CAST(:marked AS tsquery)"
 NOT_EXACT = " AND NOT exact_tsv @@ CAST(:marked AS tsquery)"
+# ts_rank is a real; as a double the score a cursor carries compares equal to itself again.
+SCORES = text(
+    "SELECT -CAST(ts_rank(folded_tsv, CAST(:folded AS tsquery)) AS double precision), id"
+    " FROM search_segments WHERE id = ANY(:ids)"
+)
 
 
 def _lexeme(word: str) -> str:
@@ -73,15 +74,25 @@ class PostgresBackend:
             ],
         )
 
-    def matches(self, query: Query, phase: Phase) -> TextualSelect:
+    def window(
+        self, session: Session, query: Query, phase: Phase,
+        conditions: list[ColumnElement[bool]], below: int | None, size: int,
+    ) -> list[tuple[float, int]]:
+        """The window's ids first (the planner walks the primary key backwards for a common
+        word, or the GIN index for a rare one), then ts_rank for those rows only."""
         folded = _tsquery([c.folded for c in query.clauses])
         if phase is Phase.ALL:
-            clause = text(MATCH).bindparams(folded=folded)
+            found = text(MATCH).bindparams(folded=folded)
         else:
             extra = EXACT if phase is Phase.EXACT else NOT_EXACT
             marked = _tsquery([(w,) for w in query.marked])
-            clause = text(MATCH + extra).bindparams(folded=folded, marked=marked)
-        return clause.columns(seg_id=Integer, score=Float)
+            found = text(MATCH + extra).bindparams(folded=folded, marked=marked)
+        matched = found.columns(seg_id=Integer).subquery("found")
+        ids = list(session.scalars(newest(matched.c.seg_id, conditions, below, size)))
+        if not ids:
+            return []
+        scored = session.execute(SCORES, {"folded": folded, "ids": ids})
+        return [(float(score), seg_id) for score, seg_id in scored]
 
 
 BACKEND = PostgresBackend()

@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Float, Integer, TextualSelect, insert, text
+from sqlalchemy import ColumnElement, Connection, Float, Integer, TextualSelect, insert, text
+from sqlalchemy.orm import Session
 
-from shared.search.backends import Phase
+from shared.search.backends import Phase, newest
 from shared.search.query import Query
 from shared.store.tables import SearchSegment
 
@@ -46,22 +47,33 @@ class SqliteBackend:
             ],
         )
 
-    def matches(self, query: Query, phase: Phase) -> TextualSelect:
-        folded = " AND ".join(_phrase("folded", c.folded) for c in query.clauses)
-        marked = " AND ".join(_phrase("exact", (w,)) for w in query.marked)
-        expression = {
-            Phase.ALL: folded,
-            Phase.EXACT: f"({folded}) AND ({marked})",
-            Phase.REST: f"({folded}) NOT ({marked})",
-        }[phase]
-        return (
-            text(
-                "SELECT rowid AS seg_id, rank AS score FROM search_fts"
-                " WHERE search_fts MATCH :expression"
-            )
-            .bindparams(expression=expression)
-            .columns(seg_id=Integer, score=Float)
+    def window(
+        self, session: Session, query: Query, phase: Phase,
+        conditions: list[ColumnElement[bool]], below: int | None, size: int,
+    ) -> list[tuple[float, int]]:
+        """FTS5 walks its matches newest first and stops after ``size``; BM25 (``rank``) is
+        computed for those rows only."""
+        found = _matches(query, phase).subquery("found")
+        statement = newest(found.c.seg_id, conditions, below, size).add_columns(found.c.score)
+        return [(float(score), seg_id) for seg_id, score in session.execute(statement)]
+
+
+def _matches(query: Query, phase: Phase) -> TextualSelect:
+    folded = " AND ".join(_phrase("folded", c.folded) for c in query.clauses)
+    marked = " AND ".join(_phrase("exact", (w,)) for w in query.marked)
+    expression = {
+        Phase.ALL: folded,
+        Phase.EXACT: f"({folded}) AND ({marked})",
+        Phase.REST: f"({folded}) NOT ({marked})",
+    }[phase]
+    return (
+        text(
+            "SELECT rowid AS seg_id, rank AS score FROM search_fts"
+            " WHERE search_fts MATCH :expression"
         )
+        .bindparams(expression=expression)
+        .columns(seg_id=Integer, score=Float)
+    )
 
 
 def _phrase(column: str, words: Sequence[str]) -> str:
