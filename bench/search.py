@@ -90,6 +90,8 @@ def build(url: str, jobs: int, seed: int = 7, chunk: int = 250) -> tuple[float, 
             for row in batch:
                 index_job(conn, row["id"], row["result"])
         print(f"  {min(jobs, first + chunk)}/{jobs} jobs", end="\r", file=sys.stderr)
+    with engine.begin() as conn:  # the statistics autovacuum would gather a little later
+        conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return time.perf_counter() - started, counts
 
@@ -98,7 +100,7 @@ def _job_row(i: int, result: dict) -> dict:
     return {
         "id": uuid.UUID(int=random.Random(i).getrandbits(128)), "status": "completed",
         "source": "path", "input_path": f"/archive/{i}.wav", "transcript": result["text"],
-        "result": result, "duration_s": 300.0, "meta": {"project": PROJECTS[i % len(PROJECTS)]},
+        "result": result, "duration_s": 300.0, "metadata": {"project": PROJECTS[i % len(PROJECTS)]},
         "decoding_options": {}, "queue": "bulk",
     }
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, Select, select
+from sqlalchemy import ColumnElement, Connection, Select, SQLColumnExpression
 from sqlalchemy.orm import Session
 
 from shared.search.query import Query
@@ -45,16 +45,12 @@ class Backend(Protocol):
 
 
 def newest(
-    seg_id: ColumnElement[int], conditions: list[ColumnElement[bool]], below: int | None,
-    size: int,
-) -> Select[int]:
-    """The ``size`` newest of the segments ``seg_id`` names whose jobs meet ``conditions``."""
-    statement = (
-        select(seg_id)
-        .join(SearchSegment, SearchSegment.id == seg_id)
-        .join(Job, Job.id == SearchSegment.job_id)
-        .where(*conditions)
-    )
+    found: Select[Any], seg_id: SQLColumnExpression[int],
+    conditions: list[ColumnElement[bool]], below: int | None, size: int,
+) -> Select[Any]:
+    """The ``size`` newest of the segments ``found`` (a SELECT of ``seg_id`` from a FROM that
+    holds ``search_segments``) whose jobs meet ``conditions``."""
+    statement = found.join(Job, Job.id == SearchSegment.job_id).where(*conditions)
     if below is not None:
         statement = statement.where(seg_id < below)
     return statement.order_by(seg_id.desc()).limit(size)

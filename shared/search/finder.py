@@ -29,7 +29,7 @@ from shared.search.highlight import Marked, best_form
 from shared.search.query import Query
 from shared.store.tables import Job, SearchSegment
 
-WINDOW = 1000  # segments ranked at once
+WINDOW = 300  # matching segments ranked at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ def _positions(
     """Up to ``count`` positions after ``after``, window by window, best first in each.
 
     Ranking every match of a common word (half the segments hold "của") would cost seconds;
-    ranking the newest ``WINDOW`` matches, then the next, keeps a page's cost bounded while a
+    ranking the newest ``WINDOW`` (300) matches, then the next, keeps a page's cost bounded while a
     query with fewer matches than that (most queries) is ranked whole."""
     backend = backend_for(session.connection())
     conditions = filters.conditions()

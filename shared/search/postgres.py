@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Connection, Integer, text
+from sqlalchemy import ColumnElement, Connection, select, text
 from sqlalchemy.orm import Session
 
 from shared.search.backends import Phase, newest
 from shared.search.query import Query
+from shared.store.tables import SearchSegment
 
 if TYPE_CHECKING:
     from shared.search.index import SegmentRow
@@ -30,9 +31,9 @@ INSERT = text(
     " VALUES (:job_id, :position, :start_s, :end_s, :text, :spoken_text,"
     " CAST(:exact AS tsvector), CAST(:folded AS tsvector))"
 )
-MATCH = "SELECT id AS seg_id FROM search_segments WHERE folded_tsv @@ CAST(:folded AS tsquery)"
-EXACT = " AND exact_tsv @@ CAST(:marked AS tsquery)"
-NOT_EXACT = " AND NOT exact_tsv @@ CAST(:marked AS tsquery)"
+MATCH = "search_segments.folded_tsv @@ CAST(:folded AS tsquery)"
+EXACT = " AND search_segments.exact_tsv @@ CAST(:marked AS tsquery)"
+NOT_EXACT = " AND NOT search_segments.exact_tsv @@ CAST(:marked AS tsquery)"
 # ts_rank is a real; as a double the score a cursor carries compares equal to itself again.
 SCORES = text(
     "SELECT -CAST(ts_rank(folded_tsv, CAST(:folded AS tsquery)) AS double precision), id"
@@ -87,8 +88,8 @@ class PostgresBackend:
             extra = EXACT if phase is Phase.EXACT else NOT_EXACT
             marked = _tsquery([(w,) for w in query.marked])
             found = text(MATCH + extra).bindparams(folded=folded, marked=marked)
-        matched = found.columns(seg_id=Integer).subquery("found")
-        ids = list(session.scalars(newest(matched.c.seg_id, conditions, below, size)))
+        segments = select(SearchSegment.id).where(found)
+        ids = list(session.scalars(newest(segments, SearchSegment.id, conditions, below, size)))
         if not ids:
             return []
         scored = session.execute(SCORES, {"folded": folded, "ids": ids})

@@ -13,7 +13,16 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Connection, Float, Integer, TextualSelect, insert, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Float,
+    Integer,
+    TextualSelect,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from shared.search.backends import Phase, newest
@@ -54,7 +63,9 @@ class SqliteBackend:
         """FTS5 walks its matches newest first and stops after ``size``; BM25 (``rank``) is
         computed for those rows only."""
         found = _matches(query, phase).subquery("found")
-        statement = newest(found.c.seg_id, conditions, below, size).add_columns(found.c.score)
+        segments = select(found.c.seg_id).join(SearchSegment, SearchSegment.id == found.c.seg_id)
+        statement = newest(segments, found.c.seg_id, conditions, below, size)
+        statement = statement.add_columns(found.c.score)
         return [(float(score), seg_id) for seg_id, score in session.execute(statement)]
 
 
