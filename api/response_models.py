@@ -11,10 +11,10 @@ sent. Docstrings here are the schemas' public descriptions.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 from uuid import UUID
 
-from pydantic import ConfigDict, RootModel, with_config
+from pydantic import ConfigDict, Field, RootModel, with_config
 
 # pydantic reads a TypedDict's fields from typing_extensions' class only, before Python 3.12.
 from typing_extensions import TypedDict
@@ -103,7 +103,7 @@ class SearchHit(TypedDict):
     end: float
     text: str
     highlight: str
-    marks: list[tuple[int, int]]
+    marks: list[Annotated[list[int], Field(min_length=2, max_length=2)]]
     form: Literal["written", "spoken"]
     metadata: dict[str, Any]
     job: HitJob
