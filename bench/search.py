@@ -72,9 +72,13 @@ def transcript(rng: random.Random, pool: list[str]) -> dict:
     return {"text": " ".join(text_words), "segments": segments, "duration_s": 300.0}
 
 
-def build(url: str, jobs: int, seed: int = 7, chunk: int = 250) -> tuple[float, Counter[str]]:
-    """Fill a fresh database; returns build seconds and the indexed words' counts."""
-    upgrade(url)
+def build(
+    url: str, jobs: int, seed: int = 7, chunk: int = 250, write: bool = True
+) -> tuple[float, Counter[str]]:
+    """Fill a fresh database; returns build seconds and the indexed words' counts. With
+    ``write`` false only the counts (of a database built before with the same arguments)."""
+    if write:
+        upgrade(url)
     rng, pool = random.Random(seed), sentences()
     engine = make_engine(url)
     counts: Counter[str] = Counter()
@@ -85,13 +89,16 @@ def build(url: str, jobs: int, seed: int = 7, chunk: int = 250) -> tuple[float, 
             result = transcript(rng, pool)
             counts.update(words(result["text"]))
             batch.append(_job_row(i, result))
+        if not write:
+            continue
         with engine.begin() as conn:
             conn.execute(insert(Job), batch)
             for row in batch:
                 index_job(conn, row["id"], row["result"])
         print(f"  {min(jobs, first + chunk)}/{jobs} jobs", end="\r", file=sys.stderr)
     with engine.begin() as conn:  # the statistics autovacuum would gather a little later
-        conn.exec_driver_sql("ANALYZE")
+        if write:
+            conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     return time.perf_counter() - started, counts
 
@@ -150,7 +157,7 @@ def time_indexing(url: str, count: int = 40) -> tuple[list[float], list[float]]:
     alone, whole = [], []
     for i in range(count):
         result = transcript(rng, pool)
-        row = {**_job_row(10_000_000 + i, result), "status": "processing", "result": None}
+        row = {**_job_row(i, result), "id": uuid.uuid4(), "status": "processing", "result": None}
         with engine.begin() as conn:
             conn.execute(insert(Job), [row])
         started = time.perf_counter()
@@ -183,9 +190,13 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def databases(backends: list[str], workdir: Path) -> Iterator[tuple[str, str, Callable[[], None]]]:
+def databases(
+    backends: list[str], workdir: Path, reuse: dict[str, str]
+) -> Iterator[tuple[str, str, Callable[[], None]]]:
     for backend in backends:
-        if backend == "sqlite":
+        if backend in reuse:
+            yield backend, reuse[backend], lambda: None
+        elif backend == "sqlite":
             yield backend, f"sqlite:///{workdir / 'search.sqlite3'}", lambda: None
         else:
             name = f"stt_bench_{uuid.uuid4().hex[:8]}"
@@ -204,14 +215,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sqlite-url", help="a database built before with the same --jobs")
+    parser.add_argument("--postgres-url", help="the same, PostgreSQL; kept afterwards")
     args = parser.parse_args()
+    reuse = {k: v for k, v in (("sqlite", args.sqlite_url), ("postgres", args.postgres_url)) if v}
     print(f"CPU: {cpu()}\nload average at start: {load()}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
-        for backend, url, drop in databases(args.backends.split(","), Path(tmp)):
+        for backend, url, drop in databases(args.backends.split(","), Path(tmp), reuse):
             try:
-                built_s, counts = build(url, args.jobs)
-                print(f"{backend}: {args.jobs} jobs indexed in {built_s:.0f} s "
+                built_s, counts = build(url, args.jobs, write=backend not in reuse)
+                done = "reused" if backend in reuse else f"indexed in {built_s:.0f} s"
+                print(f"{backend}: {args.jobs} jobs {done} "
                       f"({sum(counts.values())} words; load {load()})")
                 for kind, ms in time_queries(url, query_mix(counts), args.repeat).items():
                     rows.append((backend, kind, len(ms), pct(ms, 50), pct(ms, 95), max(ms)))

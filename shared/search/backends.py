@@ -49,8 +49,11 @@ def newest(
     conditions: list[ColumnElement[bool]], below: int | None, size: int,
 ) -> Select[Any]:
     """The ``size`` newest of the segments ``found`` (a SELECT of ``seg_id`` from a FROM that
-    holds ``search_segments``) whose jobs meet ``conditions``."""
-    statement = found.join(Job, Job.id == SearchSegment.job_id).where(*conditions)
+    holds ``search_segments``) whose jobs meet ``conditions``. The jobs table is joined only
+    for conditions: every segment has its job (the foreign key cascades)."""
+    statement = found
+    if conditions:
+        statement = statement.join(Job, Job.id == SearchSegment.job_id).where(*conditions)
     if below is not None:
         statement = statement.where(seg_id < below)
     return statement.order_by(seg_id.desc()).limit(size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Letters and digits; everything else (punctuation, underscore, symbols) separates words. A run
 # longer than 64 is cut into pieces of 64, the same way in rows and queries, so no word can
@@ -23,6 +24,7 @@ def words(text: str) -> list[str]:
     return WORD.findall(unicodedata.normalize("NFC", text).lower())
 
 
+@lru_cache(maxsize=1 << 16)  # a language's words repeat: highlighting folds the same ones
 def fold(word: str) -> str:
     """``word`` without tone marks and vowel marks, đ as d: "Đường" -> "duong"."""
     decomposed = unicodedata.normalize("NFD", word.lower().translate(FOLD_TABLE))
