@@ -91,8 +91,9 @@ def _positions(
     """Up to ``count`` positions after ``after``, window by window, best first in each.
 
     Ranking every match of a common word (half the segments hold "của") would cost seconds;
-    ranking the newest ``WINDOW`` (300) matches, then the next, keeps a page's cost bounded while a
-    query with fewer matches than that (most queries) is ranked whole."""
+    ranking the newest ``WINDOW`` matches, then the next, keeps a page's cost bounded, while a
+    query with fewer matches than that (most queries) is ranked whole. Segments indexed between
+    two pages can shift the newest window, as with any ranked list."""
     backend = backend_for(session.connection())
     conditions = filters.conditions()
     below = after.below if after is not None else None
