@@ -7,7 +7,19 @@ from typing import cast
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from api import auth, batches, deliveries, errors, health, jobs, legacy, metrics, openapi, web
+from api import (
+    auth,
+    batches,
+    deliveries,
+    errors,
+    health,
+    jobs,
+    legacy,
+    metrics,
+    openapi,
+    search,
+    web,
+)
 from api.openai_compat import routes as openai_routes
 from api.services import Services, install
 from shared.jobs.queue import make_celery
@@ -43,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(openai_routes.bp)  # /v1/audio/transcriptions, OpenAI's shape
     app.register_blueprint(deliveries.bp)  # /v1/jobs/<id>/deliveries: webhook attempts
     app.register_blueprint(batches.bp)  # /v1/batches: many server paths at once
+    app.register_blueprint(search.bp)  # /v1/search: words in completed transcripts
     app.register_blueprint(metrics.bp)  # /metrics
     app.register_blueprint(web.bp)  # the page at /, the job's audio
     return app

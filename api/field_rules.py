@@ -11,7 +11,9 @@ run as they are rather than rewritten as constraints.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationInfo
@@ -202,3 +204,32 @@ def number(raw: Any, name: str, low: float, high: float) -> float:
     if not low <= value <= high:
         raise SttError(ErrorCode.INVALID_REQUEST, f"{name} must be within [{low}, {high}]")
     return value
+
+
+def search_text(raw: Any) -> str:
+    """The words to find: required; lone surrogates refused like anywhere else."""
+    if raw is None or raw == "":
+        raise SttError(ErrorCode.INVALID_QUERY, "q (the words to find) is required")
+    text = str(raw)
+    _check_unicode(text)
+    return text
+
+
+def timestamp(raw: Any) -> datetime | None:
+    """An ISO 8601 time; one without a zone is UTC, as every time the API writes."""
+    if raw is None or raw == "":
+        return None
+    try:
+        value = datetime.fromisoformat(str(raw))
+    except ValueError as exc:
+        raise SttError(ErrorCode.INVALID_REQUEST, f"{raw!r} is not an ISO 8601 time") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def uuid_or_none(raw: Any) -> uuid.UUID | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError as exc:
+        raise SttError(ErrorCode.INVALID_REQUEST, f"{raw!r} is not a UUID") from exc

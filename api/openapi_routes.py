@@ -19,7 +19,7 @@ from shared.speech.formats import MIMETYPES
 Schema = dict[str, Any]
 
 ERROR_TEXT = {
-    400: "Invalid request (invalid_request, missing_audio, unknown_model, ...)",
+    400: "Invalid request (invalid_request, missing_audio, unknown_model, invalid_query, ...)",
     401: "No valid API key (unauthorized); only when API keys are configured",
     403: "audio_path outside STT_ALLOWED_AUDIO_ROOTS (path_not_allowed)",
     404: "Not found (job_not_found, file_not_found, batch_not_found, not_found)",
@@ -239,6 +239,16 @@ PATHS: dict[str, Schema] = {
             "A batch, its counts and a page of its jobs (oldest first)",
             {"200": json_answer(answer.Batch, "The batch"), **errors(400, 404)},
             query=ask.BatchPageQuery,
+        ),
+    },
+    "/v1/search": {
+        "get": operation(
+            "Search completed transcripts, with or without diacritics (a key finds its own)",
+            {
+                "200": json_answer(answer.SearchPage, "A page of matching segments"),
+                **errors(400),
+            },
+            query=ask.SearchQuery,
         ),
     },
     "/wav2vec2": LEGACY,

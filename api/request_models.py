@@ -11,12 +11,15 @@ settings from the validation context: ``Model.model_validate(fields, context=...
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api import field_rules as rule
+from shared.search.query import MAX_QUERY_CHARS
 from shared.speech.formats import FORMATS
 from shared.store.tables import JobStatus
 
@@ -158,6 +161,36 @@ class JobListQuery(BaseModel):
     # Unknown statuses and cursors are refused by shared.jobs, after the page size.
     status: Annotated[str | None, read(rule.as_sent, JobStatus), Field(description="Filter")] = None
     cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None
+
+
+SEARCH_TEXT = (
+    'Words to find, with or without diacritics (all must match); "quoted words" as a phrase. '
+    "Filter on metadata with metadata.KEY=VALUE (string values, exactly), as many as needed"
+)
+Page = Annotated[int, Field(description="Page size, clamped to the route's range")]
+Time = Annotated[datetime | None, read(rule.timestamp, datetime)]
+
+
+class SearchQuery(BaseModel):
+    q: Annotated[
+        str,
+        read(rule.search_text, Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]),
+        Field(description=SEARCH_TEXT),
+    ]
+    limit: Annotated[int, read(rule.page_limit(100), int), Page] = 20
+    cursor: Annotated[str | None, Field(description="next_cursor of the previous page")] = None
+    status: Annotated[str | None, read(rule.as_sent, JobStatus), Field(description="Filter")] = None
+    created_after: Annotated[Time, Field(description="Jobs created at or after")] = None
+    created_before: Annotated[Time, Field(description="Jobs created before")] = None
+    batch_id: Annotated[
+        UUID | None, read(rule.uuid_or_none, UUID), Field(description="Jobs of this batch")
+    ] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _absent_q_is_none(cls, fields: Any) -> Any:
+        """An absent ``q`` is refused by its rule (invalid_query), not as pydantic's missing."""
+        return {"q": None, **fields} if isinstance(fields, dict) else fields
 
 
 class BatchPageQuery(BaseModel):

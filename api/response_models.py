@@ -11,10 +11,10 @@ sent. Docstrings here are the schemas' public descriptions.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 from uuid import UUID
 
-from pydantic import ConfigDict, RootModel, with_config
+from pydantic import ConfigDict, Field, RootModel, with_config
 
 # pydantic reads a TypedDict's fields from typing_extensions' class only, before Python 3.12.
 from typing_extensions import TypedDict
@@ -73,6 +73,48 @@ class Job(TypedDict):
 @with_config(CLOSED)
 class JobList(TypedDict):
     jobs: list[Job]
+    next_cursor: str | None
+
+
+@with_config(CLOSED)
+class HitJob(TypedDict):
+    status: JobStatus
+    created_at: datetime
+    original_filename: str | None
+    duration_s: float | None
+    batch_id: UUID | None
+
+
+@with_config(CLOSED)
+class HitLinks(TypedDict):
+    job: str
+    audio: str
+
+
+@with_config(CLOSED)
+class SearchHit(TypedDict):
+    """One segment found. `highlight` is `text` HTML-escaped with each matched word inside
+    <mark>…</mark>; `marks` are the same words as [start, end) character offsets into `text`.
+    `form` says which text matched: the written transcript, or the recogniser's spoken words."""
+
+    job_id: UUID
+    segment: int
+    start: float
+    end: float
+    text: str
+    highlight: str
+    marks: list[Annotated[list[int], Field(min_length=2, max_length=2)]]
+    form: Literal["written", "spoken"]
+    metadata: dict[str, Any]
+    job: HitJob
+    links: HitLinks
+
+
+@with_config(CLOSED)
+class SearchPage(TypedDict):
+    """Best first: matches with the diacritics typed, then the rest, each by relevance"""
+
+    results: list[SearchHit]
     next_cursor: str | None
 
 

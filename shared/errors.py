@@ -48,6 +48,8 @@ class ErrorCode(StrEnum):
     MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
     QUEUE_FULL = "queue_full"
     WAIT_TIMEOUT = "wait_timeout"
+    INVALID_QUERY = "invalid_query"
+    QUERY_TOO_LONG = "query_too_long"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -88,6 +90,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MEMORY_LIMIT_EXCEEDED: 422,
     ErrorCode.QUEUE_FULL: 503,
     ErrorCode.WAIT_TIMEOUT: 504,
+    ErrorCode.INVALID_QUERY: 400,
+    ErrorCode.QUERY_TOO_LONG: 400,
 }
 
 

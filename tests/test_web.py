@@ -267,6 +267,41 @@ def _check_self_contained(browser, live_url: str) -> None:
 
 
 @sqlite_only
+def test_search_box_lists_hits_and_a_click_plays_from_there(
+    browser, live_url, worker, vi_clip, tmp_path
+):
+    clip = copy_clip(vi_clip, tmp_path, "search-me.wav")
+    with clip.open("rb") as handle:
+        job = requests.post(f"{live_url}/v1/jobs", files={"file": handle}, timeout=10).json()
+    job = wait_for(
+        lambda: (j := requests.get(job["links"]["self"], timeout=5).json())["status"]
+        == "completed" and j,
+        90, what="the job to complete",
+    )
+    word = job["transcript"].split()[-1]  # the tiny model's words: whatever it wrote
+    browser.get(live_url + "/")
+    wait_for(lambda: browser.execute_script("return document.body.dataset.ready"), 10)
+    browser.find_element("id", "search-q").send_keys(word)
+    browser.find_element("id", "search-go").click()
+    hit = wait_for(
+        lambda: browser.find_elements("css selector", f'.hit[data-job-id="{job["id"]}"]'),
+        10, what="the job among the hits",
+    )[0]
+    assert hit.find_elements("tag name", "mark"), "the matched word is marked"
+    start = float(hit.get_attribute("data-start"))
+    hit.click()
+    wait_for(lambda: "search-me" in text_of(browser, "result-meta"), 10, what="the job shown")
+    player_time = wait_for(
+        lambda: browser.execute_script(
+            "const p = document.getElementById('player');"
+            "return p.readyState >= 1 && p.src ? [p.currentTime] : null"
+        ),
+        10, what="the player to load",
+    )[0]
+    assert player_time == pytest.approx(start, abs=0.5)
+
+
+@sqlite_only
 def test_upload_progress_then_a_failure_in_plain_words(browser, live_url, worker, tmp_path):
     """A 60 s silent WAV (1.9 MB) over a throttled link: the bar moves, then the job fails."""
     silent = write_audio(tmp_path / "im-lặng.wav", np.zeros(60 * 16000, np.float32), 16000, "wav")

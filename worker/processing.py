@@ -22,6 +22,7 @@ from shared.jobs.queue import time_limits
 from shared.jobs.records import job_dir
 from shared.logs import job_log_context
 from shared.metrics import observe_finished
+from shared.search.index import index_job
 from shared.speech.engines.base import DecodeOptions
 from shared.speech.pipeline import PipelineResult, ProgressFn, default_decoding
 from shared.store.retries import RetryPolicy, is_transient, with_db_retry
@@ -207,7 +208,8 @@ def _finish(rt: Runtime, job_id: uuid.UUID, values: dict[str, Any]) -> bool:
 def _record_outcome(
     rt: Runtime, job_id: uuid.UUID, values: dict[str, Any]
 ) -> tuple[bool, int | None]:
-    """One transaction: status, result and webhook event; retried whole, written once."""
+    """One transaction: status, result, webhook event and search rows; retried whole, written
+    once."""
     delivery_id = finished = None
     with session_scope(rt.sessions) as session:
         done = rowcount(
@@ -220,6 +222,8 @@ def _record_outcome(
             finished = session.get_one(Job, job_id)
             # Same transaction as the status: a crash cannot keep one and lose the other.
             delivery_id = record_event(session, job_id, values["status"])
+            if values["status"] == JobStatus.COMPLETED:  # searchable as it completes
+                index_job(session.connection(), job_id, values["result"])
     if finished is not None:
         observe_finished(finished)  # after the commit: a retried transaction counts once
     return bool(done), delivery_id

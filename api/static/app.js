@@ -59,6 +59,7 @@ const nfc = (text) => (text == null ? "" : String(text).normalize("NFC"));
 const state = {
   file: null, config: null, current: null, pollTimer: null, text: "",
   key: readKey(), objectUrls: [],  // objectUrls: blob: URLs of the job on show, revoked on change
+  seekTo: null, searchCursor: null,  // a search hit's time to play from; the next page of hits
 };
 
 // ---- formatting ---------------------------------------------------------------------------
@@ -426,6 +427,8 @@ async function setPlayer(job) {
   if (state.current !== job.id) return;  // another job was opened meanwhile
   $("player").src = src;
   show($("player"), true);
+  if (state.seekTo != null) playFrom(state.seekTo);  // opened from a search hit
+  state.seekTo = null;
 }
 
 function renderLines(job, segments) {
@@ -532,7 +535,7 @@ function jobRow(job) {
     if (job.error) why.title = nfc(job.error.message);
     button.append(why);
   }
-  button.addEventListener("click", () => openJob(job));
+  button.addEventListener("click", () => { state.seekTo = null; openJob(job); });
   const item = el("li");
   item.append(button);
   return item;
@@ -549,6 +552,66 @@ function openJob(job) {
   $("result").scrollIntoView({ behavior: "smooth", block: "start" });
 }
 
+// ---- search ---------------------------------------------------------------------------------
+
+async function search(event, cursor) {
+  if (event) event.preventDefault();
+  const q = $("search-q").value.trim();
+  if (!q) return;
+  if (keyMissing()) return askForKey(false);
+  const params = new URLSearchParams({ q, limit: "20" });
+  if (cursor) params.set("cursor", cursor);
+  let result;
+  try {
+    result = await getJson(`/v1/search?${params}`);
+  } catch {
+    result = { ok: false, body: {} };
+  }
+  const hits = result.ok ? result.body.results || [] : [];
+  const rows = hits.map(hitRow);
+  if (cursor) $("hits").append(...rows);
+  else $("hits").replaceChildren(...rows);
+  const status = !result.ok ? friendlyError((result.body || {}).error, "failed")
+    : !cursor && !hits.length ? "Không tìm thấy · Nothing found" : "";
+  $("search-status").textContent = status;
+  show($("search-status"), !!status);
+  state.searchCursor = result.ok ? result.body.next_cursor : null;
+  show($("search-more"), !!state.searchCursor);
+}
+
+// The matched words are marked from the hit's offsets (`marks`), never parsed as HTML.
+function markedText(text, marks) {
+  const span = el("span", "hit-text");
+  let last = 0;
+  marks.forEach(([start, end]) => {
+    span.append(text.slice(last, start), el("mark", "", text.slice(start, end)));
+    last = end;
+  });
+  span.append(text.slice(last));
+  return span;
+}
+
+function hitRow(hit) {
+  const button = el("button", "hit");
+  button.type = "button";
+  button.dataset.jobId = hit.job_id;
+  button.dataset.start = hit.start;
+  const name = nfc(hit.job.original_filename || hit.job_id);
+  button.append(el("time", "", clock(hit.start)), el("span", "name", name));
+  button.append(markedText(hit.text, hit.marks));
+  button.addEventListener("click", () => openHit(hit));
+  const item = el("li");
+  item.append(button);
+  return item;
+}
+
+async function openHit(hit) {
+  const { ok, body } = await getJson(`/v1/jobs/${hit.job_id}`);
+  if (!ok) return;
+  state.seekTo = hit.start;
+  openJob(body);
+}
+
 // ---- start --------------------------------------------------------------------------------
 
 function start() {
@@ -556,6 +619,8 @@ function start() {
   setupKey();
   $("copy").addEventListener("click", copyText);
   $("refresh").addEventListener("click", () => loadJobs());
+  $("search-form").addEventListener("submit", search);
+  $("search-more").addEventListener("click", () => search(null, state.searchCursor));
   ["timeupdate", "seeked"].forEach((type) => $("player").addEventListener(type, highlightLine));
   // data-ready tells scripts (and the browser tests) that the first answers are on the page.
   // The job list waits for the settings: they say whether a key must be asked for first.

@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Float,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -105,6 +106,27 @@ class Job(Base):
     api_key_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_jobs_api_key_id_created_at", "api_key_id", "created_at"),)
+
+
+class SearchSegment(Base):
+    """One segment of a completed job's transcript, as search finds it (migration 0009).
+
+    The words themselves are indexed beside this row by each database's full-text engine
+    (shared/search). The foreign key cascades, so deleting a job takes its segments, and their
+    index entries, with it in the same statement.
+    """
+
+    __tablename__ = "search_segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)  # the segment's index in the result
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)  # the written form, as readers get it
+    spoken_text: Mapped[str | None] = mapped_column(Text)  # the recogniser's, when it differs
 
 
 class Worker(Base):
