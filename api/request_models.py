@@ -168,7 +168,8 @@ SEARCH_TEXT = (
     "Filter on metadata with metadata.KEY=VALUE (string values, exactly), as many as needed"
 )
 Page = Annotated[int, Field(description="Page size, clamped to the route's range")]
-Time = Annotated[datetime | None, read(rule.timestamp, datetime)]
+# An empty value (a form's blank field) is no filter, so the document allows it too.
+Time = Annotated[datetime | None, read(rule.timestamp, datetime | Literal[""])]
 
 
 class SearchQuery(BaseModel):
@@ -183,7 +184,9 @@ class SearchQuery(BaseModel):
     created_after: Annotated[Time, Field(description="Jobs created at or after")] = None
     created_before: Annotated[Time, Field(description="Jobs created before")] = None
     batch_id: Annotated[
-        UUID | None, read(rule.uuid_or_none, UUID), Field(description="Jobs of this batch")
+        UUID | None,
+        read(rule.uuid_or_none, UUID | Literal[""]),
+        Field(description="Jobs of this batch"),
     ] = None
 
     @model_validator(mode="before")

@@ -141,7 +141,7 @@ def test_every_clip_through_the_api_matches_in_process(
     sdk = vietasr.Pipeline.preset("transcribe")
     references = _references()
     labelled = [
-        spoken(conformer_stack, j) for c, j in zip(ALL_CLIPS, jobs, strict=True) if c in LABELLED
+        spoken(client, j) for c, j in zip(ALL_CLIPS, jobs, strict=True) if c in LABELLED
     ]
     theirs = [sdk.transcribe(_int16(c)).text for c in LABELLED]
     # ...whichever path the accuracy gate let the measurement pick.

@@ -216,8 +216,13 @@ def test_too_large_and_bad_granularity_answer_in_openais_shape(stack, vi_clip):
 
 def test_a_full_queue_is_a_503_to_retry_later(stack, vi_clip):
     """The job no worker takes (model `small`) fills the one place; the next is refused whole."""
+    from shared.jobs.backpressure import queued_jobs
+    from shared.store.sessions import make_engine, make_session_factory
+
+    with make_session_factory(make_engine(stack.settings.database_url))() as session:
+        waiting = queued_jobs(session, "interactive")  # what earlier tests left queued
     app = _keyed_app(stack, models={"small": "wav2vec2:/nowhere"}, openai_wait_s=0.0,
-                     max_queued_jobs=1)
+                     max_queued_jobs=waiting + 1)
     first = _post(app, model="small", file=(vi_clip.open("rb"), "clip.wav"))
     refused = _post(app, model="small", file=(vi_clip.open("rb"), "clip.wav"))
     app.test_client().delete(f"/v1/jobs/{first.headers['X-Job-Id']}", headers=_bearer(KEY))
