@@ -47,6 +47,8 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
     QUEUE_FULL = "queue_full"
+    INVALID_SPEAKER_COUNT = "invalid_speaker_count"
+    INVALID_CHANNEL_NAMES = "invalid_channel_names"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -86,6 +88,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.MEMORY_LIMIT_EXCEEDED: 422,
     ErrorCode.QUEUE_FULL: 503,
+    ErrorCode.INVALID_SPEAKER_COUNT: 400,
+    ErrorCode.INVALID_CHANNEL_NAMES: 400,
 }
 
 

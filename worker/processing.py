@@ -24,6 +24,7 @@ from shared.logs import job_log_context
 from shared.metrics import observe_finished
 from shared.speech.engines.base import DecodeOptions
 from shared.speech.pipeline import PipelineResult, ProgressFn, default_decoding
+from shared.speech.speakers.options import SpeakerOptions
 from shared.store.retries import RetryPolicy, is_transient, with_db_retry
 from shared.store.sessions import rowcount, session_scope
 from shared.store.tables import Job, JobStatus, utcnow
@@ -104,7 +105,7 @@ def _claim_once(rt: Runtime, job_id: uuid.UUID) -> Job | None:
                 engine=info.engine,
                 model_id=info.model,
                 model_license=info.license,
-            )
+            ),
         )
         if not claimed:
             log.info("job %s: already finished, canceled or deleted; skipping", job_id)
@@ -128,6 +129,7 @@ def _transcribe(rt: Runtime, job: Job) -> PipelineResult:
             options=options,
             on_progress=_progress_writer(rt, job.id, _soft_deadline(rt, job)),
             formatting=FormatOptions.of(job.decoding_options or {}),
+            speakers=SpeakerOptions.of(job.decoding_options or {}),
         )
 
 
@@ -214,7 +216,7 @@ def _record_outcome(
             session,
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
-            .values(finished_at=utcnow(), **values)
+            .values(finished_at=utcnow(), **values),
         )
         if done:
             finished = session.get_one(Job, job_id)

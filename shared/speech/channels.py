@@ -23,8 +23,9 @@ SILENT_PEAK = 1e-4  # -80 dBFS, as for a whole file
 SAME_CORRELATION = 0.98  # channels this alike are one recording, not two parties
 QUIET_CHANNEL_DB = 45.0  # a channel this far below the other in speech level is no party
 MARGIN_DB = 10.0  # a frame this much quieter (relative) than the other channel is leakage
+ACTIVE_DB = 15.0  # a kept frame must stand this far above its channel's noise floor
 MIN_KEPT_FRAMES = 3  # a kept stretch shorter than 60 ms is a flicker of the leak, not speech
-PAD_FRAMES = 8  # 160 ms kept around own speech so word edges survive
+PAD_FRAMES = 5  # 100 ms kept around own speech so word edges survive
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -80,15 +81,15 @@ def _speech_levels(levels: Float32Array) -> Float32Array:
 
 
 def own_speech(levels: Float32Array) -> BoolArray:
-    """(frames, 2): where each channel holds its own party rather than the other's leakage."""
-    relative = levels - _speech_levels(levels)
-    keep = np.stack(
-        [
-            relative[:, 0] >= relative[:, 1] - MARGIN_DB,
-            relative[:, 1] >= relative[:, 0] - MARGIN_DB,
-        ],
-        axis=1,
-    )
+    """(frames, 2): where each channel holds its own party rather than the other's leakage.
+
+    Frames near the channel's noise floor are dropped too: silence loses nothing, and the quiet
+    ends of the other party's words are where the comparison is least sure."""
+    speech = _speech_levels(levels)
+    relative = levels - speech
+    # the quietest tenth of a call is its silence; capped for a channel that never pauses
+    floor = np.minimum(np.percentile(levels, 10, axis=0), speech - 30.0) if len(levels) else speech
+    keep = (relative >= relative[:, ::-1] - MARGIN_DB) & (levels >= floor + ACTIVE_DB)
     return np.stack([_padded(_opened(keep[:, c])) for c in (0, 1)], axis=1)
 
 
