@@ -2,8 +2,9 @@
 
 Three voices in the shared data, grouped by listening and by CAM++ similarity (0.7-0.9 within a
 group, 0.3-0.5 across): V (the VIVOS DEV01 reader, 9 clips), F (the FPT clips, 5) and C (the
-two 510_cbsk clips). Each clip is trimmed to its speech (frames within 40 dB of its peak) so the
-reference turns are where the voice is; turns alternate with short pauses, as in a call. The
+two 510_cbsk clips). Clips are cut into phrases at their pauses and each phrase trimmed to its
+speech (frames within 35 dB of its peak), so the reference turns are where the voice is; turns
+alternate with short pauses, as in a call. The
 same tracks make a mono mix, an 8 kHz telephone version, or a two-channel call where each
 channel also carries the other party faintly (leakage).
 """
@@ -27,6 +28,7 @@ VOICES = {
     "C": [f"vi-unlabelled/510_cbsk___file_goc_510201920_{n}.wav" for n in ("3", "7")],
 }
 Turn = tuple[float, float, str]
+FRAME = SAMPLE_RATE // 50
 
 
 @dataclass(frozen=True)
@@ -50,30 +52,51 @@ class Conversation:
 
 def _load(rel: str) -> np.ndarray:
     """16 kHz mono through the service's own decoder (the FPT clips are 22.05 kHz)."""
-    return _trimmed(np.concatenate(list(iter_decoded(SHARED / rel, 600.0))))
+    return np.concatenate(list(iter_decoded(SHARED / rel, 600.0)))
 
 
-def _trimmed(audio: np.ndarray, floor_db: float = -40.0) -> np.ndarray:
-    frames = len(audio) // 320
-    power = (audio[: frames * 320].reshape(frames, 320) ** 2).mean(1) + 1e-12
-    loud = np.flatnonzero(10 * np.log10(power / power.max()) > floor_db)
-    if not len(loud):
-        return audio
-    return audio[loud[0] * 320 : (loud[-1] + 1) * 320]
+def _frame_db(audio: np.ndarray) -> np.ndarray:
+    frames = len(audio) // FRAME
+    power = (audio[: frames * FRAME].reshape(frames, FRAME) ** 2).mean(1) + 1e-12
+    return 10 * np.log10(power / power.max())
+
+
+def phrases(audio: np.ndarray, floor_db: float = -35.0, pause: int = 8) -> list[np.ndarray]:
+    """A clip cut at its pauses (``pause`` frames of 20 ms below ``floor_db``), each phrase
+    trimmed to its speech; phrases under 0.8 s stay joined to their neighbour."""
+    loud = _frame_db(audio) > floor_db
+    if not loud.any():
+        return []
+    pieces: list[tuple[int, int]] = []
+    start = last = int(np.flatnonzero(loud)[0])
+    for i in np.flatnonzero(loud)[1:]:
+        if i - last > pause and (last + 1 - start) * FRAME >= 0.8 * SAMPLE_RATE:
+            pieces.append((start, last + 1))
+            start = int(i)
+        last = int(i)
+    pieces.append((start, last + 1))
+    return [audio[s * FRAME : e * FRAME] for s, e in pieces]
 
 
 def conversation(
-    voices: str = "VF", turns: int = 12, seed: int = 0, pause: tuple[float, float] = (0.3, 0.9)
+    voices: str = "VF",
+    turns: int = 12,
+    seed: int = 0,
+    pause: tuple[float, float] = (0.3, 0.9),
+    reuse: bool = False,
 ) -> Conversation:
-    """``turns`` turns cycling through ``voices`` (a speaker sometimes keeps the floor)."""
+    """Up to ``turns`` turns through ``voices`` (a speaker sometimes keeps the floor), each a
+    phrase of that voice's clips. No phrase is used twice unless ``reuse`` (timing runs only):
+    a repeated recording is its own nearest neighbour, which no real conversation offers."""
     rng = random.Random(seed)
-    clips = {v: [_load(rel) for rel in VOICES[v]] for v in voices}
-    for v in clips:
-        rng.shuffle(clips[v])
+    pool = {v: [p for rel in VOICES[v] for p in phrases(_load(rel))] for v in voices}
+    for v in pool:
+        rng.shuffle(pool[v])
     pieces: list[tuple[str, np.ndarray]] = []
-    speaker = voices[0]
-    for i in range(turns):
-        pieces.append((speaker, clips[speaker][i % len(clips[speaker])]))
+    speaker, used = voices[0], {v: 0 for v in voices}
+    while len(pieces) < turns and (reuse or used[speaker] < len(pool[speaker])):
+        pieces.append((speaker, pool[speaker][used[speaker] % len(pool[speaker])]))
+        used[speaker] += 1
         others = [v for v in voices if v != speaker]
         speaker = rng.choice(others) if rng.random() > 0.15 else speaker
     gaps = [int(rng.uniform(*pause) * SAMPLE_RATE) for _ in pieces]
