@@ -183,3 +183,24 @@ def _asdict(s: Segment) -> dict:
     from dataclasses import asdict
 
     return asdict(s)
+
+
+def test_diarization_of_a_vietnamese_conversation_scores_well(speaker_cache):
+    from pyannote.core import Annotation
+    from pyannote.core import Segment as Span
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from shared.speech.speakers.diarizer import Diarizer
+    from shared.speech.speakers.weights import ensure_campplus
+    from shared.speech.vad import default_detector
+
+    diarizer = Diarizer.load(ensure_campplus(speaker_cache), default_detector())
+    conv = conversation("VF", 14, seed=0)
+    found = diarizer.diarize(conv.mono, 1, 20)
+    ref, hyp = Annotation(), Annotation()
+    for s, e, v in conv.turns:
+        ref[Span(s, e)] = v
+    for t in found.turns:
+        hyp[Span(t.start, t.end)] = t.speaker
+    assert found.speakers == 2
+    assert DiarizationErrorRate(collar=0.5, skip_overlap=False)(ref, hyp) < 0.12

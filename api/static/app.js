@@ -431,12 +431,24 @@ async function setPlayer(job) {
 function renderLines(job, segments) {
   setPlayer(job);
   show($("lines-hint"), true);
-  const items = segments.map((segment) => {
+  const speakers = [...new Set(segments.map((s) => s.speaker).filter((s) => s != null))];
+  const items = segments.map((segment, i) => {
     const button = el("button", "line");
     button.type = "button";
     button.dataset.start = segment.start;
     button.dataset.end = segment.end;
-    button.append(el("time", "", clock(segment.start)), el("span", "", nfc(segment.text).trim()));
+    button.append(el("time", "", clock(segment.start)));
+    if (segment.speaker != null) {
+      // a speaker turn starts where the speaker changes; its badge names who speaks
+      const turn = i === 0 || segments[i - 1].speaker !== segment.speaker;
+      const badge = el("b", `speaker speaker-${speakers.indexOf(segment.speaker) % 6}`,
+        turn ? nfc(String(segment.speaker)) : "");
+      badge.setAttribute("aria-label", `${segment.speaker}`);
+      button.append(badge);
+      button.classList.add("with-speaker");
+      if (turn && i > 0) button.classList.add("turn");
+    }
+    button.append(el("span", "", nfc(segment.text).trim()));
     button.addEventListener("click", () => playFrom(segment.start));
     const item = el("li");
     item.append(button);
