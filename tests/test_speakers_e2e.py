@@ -159,8 +159,7 @@ def test_a_real_call_through_the_conformer_hears_each_word_once(
     voices = sorted(conv.tracks)
     words = [w for u in doc["utterances"] for w in u["words"]]
     assert len(words) > 40
-    # every word lies in a turn of its own channel's speaker: nothing heard through the leak
+    # every word overlaps a turn of its own channel's speaker: nothing heard through the leak
     for w in words:
-        mid = (w["start"] + w["end"]) / 2
-        owner = [spk for s, e, spk in conv.turns if s - 0.3 <= mid <= e + 0.3]
-        assert voices[w["channel"]] in owner, (w, owner)
+        owners = [v for s, e, v in conv.turns if w["start"] < e + 0.3 and w["end"] > s - 0.3]
+        assert voices[w["channel"]] in owners, (w, owners)

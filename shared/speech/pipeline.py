@@ -26,7 +26,7 @@ import numpy as np
 import soundfile as sf
 
 from shared.settings import Settings
-from shared.speech.attribution import transcribe_speakers
+from shared.speech.attribution import SpeakerPass
 from shared.speech.chunking import Chunk, iter_chunks
 from shared.speech.engines.base import (
     SAMPLE_RATE,
@@ -128,15 +128,8 @@ class Transcriber:
         def transcribe(wav: Path, peak: float, part: ProgressFn) -> list[Segment]:
             return self._transcribed_wav(wav, peak, options, part)
 
-        heard = transcribe_speakers(
-            src,
-            processed_wav,
-            max_duration_s,
-            speakers or SpeakerOptions(),
-            transcribe,
-            self.diarizer,
-            progress,
-        )
+        who = SpeakerPass(speakers or SpeakerOptions(), transcribe, self.diarizer, progress)
+        heard = who.run(src, processed_wav, max_duration_s)
         prepared, segments = heard.prepared, heard.segments
         format_started = time.perf_counter()
         if heard.words is None:

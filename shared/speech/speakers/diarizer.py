@@ -19,7 +19,6 @@ from shared.speech.speakers.embeddings import Embedder, Window, windows
 from shared.speech.speakers.weights import ensure_onnx
 from shared.speech.vad import SpeechDetector
 
-
 # One speaker's turns this close, with no one else between them, are one turn (senko's merge
 # rule): speech detection misses quiet stretches of real speech far more often than a speaker
 # pauses this briefly and resumes; measured on the AMI excerpts, 38.2 -> 30.8 % DER.
