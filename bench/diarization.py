@@ -15,8 +15,9 @@ DER is pyannote.metrics' DiarizationErrorRate(collar=0.5) (a ±0.25 s collar), o
 - Calls (`--calls`): two-channel calls with the other party leaking in at -20..-35 dB; the
   hypothesis turns are the speech the service transcribes on each channel (silero spans of the
   leak-masked channel WAVs, as detected and as the chunker pads them for the recogniser); a
-  leakage of -200 dB is the baseline of a call with none; with `--conformer`, each call is transcribed and a word counts as
-  duplicated when its time overlaps no turn of its own channel's speaker (±0.3 s).
+  leakage of -200 dB is the baseline of a call with none; with `--conformer`, each call is
+  transcribed and a word counts as duplicated when its time overlaps no turn of its own
+  channel's speaker (±0.3 s).
 - Speed (`--speed`): diarization alone on a 5-minute three-speaker conversation (model loaded
   before the clock starts), peak RSS; and with `--conformer`, a two-channel call against its own
   mono mix through Transcriber.run (the cost ratio the issue bounds at 2.1x).
