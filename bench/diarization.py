@@ -198,8 +198,10 @@ def speed(diarizer: Diarizer, tmp: Path, conformer: str | None) -> None:
         return
     transcriber = _conformer(conformer)
     mono, call = tmp / "mono.wav", tmp / "call.wav"
-    sf.write(mono, audio, SAMPLE_RATE)
-    sf.write(call, conversation("VFC", 110, seed=99, reuse=True).call(-25), SAMPLE_RATE)
+    two = conversation("VF", 110, seed=98, reuse=True)  # a call has two parties
+    sf.write(mono, two.mono, SAMPLE_RATE)
+    sf.write(call, two.call(-25), SAMPLE_RATE)
+    length = len(two.mono) / SAMPLE_RATE
     took = {}
     for name, path in (("mono", mono), ("call", call)) * 2:
         started = time.perf_counter()
