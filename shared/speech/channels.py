@@ -109,4 +109,6 @@ def _padded(keep: BoolArray) -> BoolArray:
 def masked(block: Float32Array, keep: BoolArray) -> Float32Array:
     """The block with each channel's leakage frames silenced; ``keep`` covers its frames."""
     gains = np.repeat(keep.astype(np.float32), FRAME, axis=0)[: len(block)]
+    if len(gains) < len(block):  # never expected; keep the audio rather than fail the job
+        gains = np.concatenate([gains, np.ones((len(block) - len(gains), 2), np.float32)])
     return (block * gains).astype(np.float32, copy=False)
