@@ -19,7 +19,7 @@ from shared.speech.speakers.clustering import cluster
 from shared.speech.speakers.diarizer import to_turns
 from shared.speech.speakers.summary import label_channels
 from shared.speech.speakers.utterances import runs, spoken_segments
-from tests.conversations import conversation
+from tests.conversations import Conversation, conversation
 
 
 def words(*spec: tuple[str, float, float]) -> list[Word]:
@@ -204,3 +204,55 @@ def test_diarization_of_a_vietnamese_conversation_scores_well(speaker_cache):
         hyp[Span(t.start, t.end)] = t.speaker
     assert found.speakers == 2
     assert DiarizationErrorRate(collar=0.5, skip_overlap=False)(ref, hyp) < 0.12
+
+
+class _OneSentence:
+    """Stands in for the punctuation model (not part of this checkout): whatever it is given
+    becomes one capitalised sentence, so a sentence across two speakers would show."""
+
+    name = "one sentence"
+
+    def format(self, words, options):  # noqa: ANN001, ANN201
+        from shared.text.formatter import WrittenToken
+
+        last = len(words) - 1
+        return [
+            WrittenToken((w.capitalize() if i == 0 else w) + ("." if i == last else ""), i, i)
+            for i, w in enumerate(words)
+        ]
+
+
+def test_written_sentences_never_run_across_speakers():
+    from types import SimpleNamespace
+
+    from shared.speech.pipeline import Transcriber
+    from shared.speech.written import LoadedFormatter
+    from shared.text.formatter import FormatOptions
+
+    engine = SimpleNamespace(info=None)
+    transcriber = Transcriber(engine, None, 30.0, 1, LoadedFormatter(_OneSentence(), "stub"))
+    said = [("A", "tôi muốn hỏi"), ("B", "vâng"), ("A", "về hóa đơn")]
+    words, t = [], 0.0
+    for speaker, text in said:
+        for w in text.split():
+            words.append(Word(w, t, t + 0.3, speaker=speaker))
+            t += 0.35
+    spoken, written = transcriber._by_utterance(words, FormatOptions())
+    assert [(s.speaker, s.text) for s in written or []] == [
+        ("A", "Tôi muốn hỏi."),
+        ("B", "Vâng."),
+        ("A", "Về hóa đơn."),
+    ]
+    assert [s.speaker for s in spoken] == ["A", "B", "A"]
+    assert [w for s in written or [] for w in s.words] == words
+
+
+def test_both_parties_talking_at_once_are_both_kept():
+    conv = conversation("VF", 2, seed=4)
+    (s0, e0, v0), (s1, _e1, v1) = conv.turns
+    shift = int((s1 - (s0 + e0) / 2) * SAMPLE_RATE)  # the second starts halfway through the first
+    tracks = {v0: conv.tracks[v0], v1: np.roll(conv.tracks[v1], -shift)}
+    keep = own_speech(_stats(Conversation(tracks, []).call(-25)).levels())
+    loud = {v: _frame_db(t) > _frame_db(t).max() - 30 for v, t in tracks.items()}
+    both = loud[v0] & loud[v1]
+    assert both.sum() > 20 and keep[: len(both)][both].all(axis=1).mean() > 0.9
