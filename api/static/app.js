@@ -339,6 +339,7 @@ function upload(file) {
   setProgress("uploading", 0);
   const form = new FormData();
   form.append("file", file, file.name);
+  if ($("diarize").checked) form.append("diarize", "true");
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/v1/jobs");
   for (const [name, value] of Object.entries(authHeaders("/v1/jobs"))) {

@@ -82,12 +82,15 @@ def channel_count(path: Path) -> int:
     fmt = detect_format(path)
     try:
         with av.open(
-            str(Path(path).resolve()), format=_DEMUXERS[fmt], container_options=_OPEN_OPTIONS
+            str(Path(path).resolve()),
+            format=_DEMUXERS[fmt],
+            container_options=_OPEN_OPTIONS,
+            metadata_errors="replace",
         ) as container:
             best = cast("av.audio.stream.AudioStream | None", container.streams.best("audio"))
             return int(best.codec_context.channels) if best and best.codec_context else 0
-    except (av.error.FFmpegError, ValueError, AttributeError):
-        return 0
+    except (av.error.FFmpegError, ValueError, AttributeError, OSError):
+        return 0  # the decode that follows reports what is wrong with the file
 
 
 def iter_decoded(
