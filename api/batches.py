@@ -41,14 +41,8 @@ def create_batch() -> Response:
     # A non-string entry becomes a path no file has, and is rejected as an item like any other.
     items = [Item(path if isinstance(path, str) else "", meta) for path in checked.paths]
     batch_id, outcomes = submit_batch(
-        svc.settings,
-        svc.sessions,
-        svc.celery,
-        items,
-        source="api",
-        meta=meta,
-        callback_url=checked.callback_url,
-        options=checked.decoding_options(),
+        svc.settings, svc.sessions, svc.celery, items, source="api", meta=meta,
+        callback_url=checked.callback_url, options=checked.decoding_options(),
         owner=current_owner(),
     )
     with svc.sessions() as session:
@@ -81,10 +75,8 @@ def batch_json(session: Session, batch: Batch) -> dict[str, Any]:
         "state": batch.state,
         "done": batch.state == BatchState.SUBMITTED and unfinished == 0,
         "items": {
-            "total": batch.total_items,
-            "queued": batch.queued_items,
-            "existing": batch.existing_items,
-            "rejected": batch.rejected_items,
+            "total": batch.total_items, "queued": batch.queued_items,
+            "existing": batch.existing_items, "rejected": batch.rejected_items,
         },
         "jobs_by_status": counts,
         "rejected": batch.rejected,

@@ -41,19 +41,15 @@ def readyz() -> tuple[Response, int]:
     workers = _recent_workers() if checks["database"] == "ok" else []
     checks["workers"] = "ok" if workers else "no worker seen recently"
     ready = all(value == "ok" for value in checks.values())
-    warnings = (
-        [_fallback_warning(w) for w in workers if w["fallback"]]
-        + [
-            f"model {w['model_id']} is licensed {w['model_license']}: not for commercial use"
-            for w in workers
-            if w["model_license"] and "nc" in w["model_license"].lower().split("-")
-        ]
-        + [
-            f"worker {w['name']}: written transcripts {w['formatting']}"
-            for w in workers
-            if (w["formatting"] or "").startswith("unavailable")
-        ]
-    )
+    warnings = [_fallback_warning(w) for w in workers if w["fallback"]] + [
+        f"model {w['model_id']} is licensed {w['model_license']}: not for commercial use"
+        for w in workers
+        if w["model_license"] and "nc" in w["model_license"].lower().split("-")
+    ] + [
+        f"worker {w['name']}: written transcripts {w['formatting']}"
+        for w in workers
+        if (w["formatting"] or "").startswith("unavailable")
+    ]
     body: dict[str, Any] = {
         "status": "ready" if ready else "not ready",
         "checks": checks,

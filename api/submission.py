@@ -112,12 +112,8 @@ def _from_upload(upload: FileStorage, settings: Settings, common: dict[str, Any]
             out.write(block)
     name = _clean_filename(upload.filename or "upload")
     return Submission(
-        source="upload",
-        input_path=target,
-        original_filename=name,
-        sha256=digest.hexdigest(),
-        input_format=fmt,
-        **common,
+        source="upload", input_path=target, original_filename=name,
+        sha256=digest.hexdigest(), input_format=fmt, **common,
     )
 
 
@@ -132,12 +128,8 @@ def _from_path(raw: str, roots: list[Path], common: dict[str, Any]) -> Submissio
     path = resolve_allowed(str(raw), roots)
     fmt = detect_format(path)
     return Submission(
-        source="path",
-        input_path=path,
-        original_filename=path.name,
-        sha256=file_sha256(path),
-        input_format=fmt,
-        **common,
+        source="path", input_path=path, original_filename=path.name,
+        sha256=file_sha256(path), input_format=fmt, **common,
     )
 
 

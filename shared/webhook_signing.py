@@ -39,7 +39,7 @@ def secret_key(secret: str) -> bytes:
     if not secret.startswith(SECRET_PREFIX):
         raise ValueError(f"webhook secrets start with {SECRET_PREFIX!r}")
     try:
-        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("a webhook secret is whsec_ followed by base64") from exc
     if len(key) < MIN_KEY_BYTES:

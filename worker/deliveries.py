@@ -53,12 +53,8 @@ def deliver(settings: Settings, sessions: sessionmaker[Session], delivery_id: in
     with session_scope(sessions) as session:
         recorded = attempts.record_outcome(session, claim, result, outcome)
     log.info(
-        "webhook %s attempt %d: %s (%s)%s",
-        claim.event_id,
-        claim.attempt,
-        outcome.state,
-        result.status_code or result.error,
-        "" if recorded else " (claim lost; not recorded)",
+        "webhook %s attempt %d: %s (%s)%s", claim.event_id, claim.attempt, outcome.state,
+        result.status_code or result.error, "" if recorded else " (claim lost; not recorded)",
     )
     return outcome.state
 
@@ -80,14 +76,14 @@ def send(claim: Claim, settings: Settings) -> AttemptResult:
     except Exception as exc:  # noqa: BLE001 - any other failure is a failed attempt, retried
         return AttemptResult(started, error=_describe(exc), latency_ms=_ms_since(clock))
     return AttemptResult(
-        started,
-        status_code=response.status_code,
-        latency_ms=_ms_since(clock),
+        started, status_code=response.status_code, latency_ms=_ms_since(clock),
         retry_after=response.headers.get("Retry-After"),
     )
 
 
-def _post(claim: Claim, body: bytes, policy: UrlPolicy, settings: Settings) -> requests.Response:
+def _post(
+    claim: Claim, body: bytes, policy: UrlPolicy, settings: Settings
+) -> requests.Response:
     headers = {
         **signed_headers(claim.event_id, body, settings.webhook_secrets[0]),
         "Content-Type": "application/json; charset=utf-8",
@@ -96,12 +92,8 @@ def _post(claim: Claim, body: bytes, policy: UrlPolicy, settings: Settings) -> r
     timeout = (settings.webhook_connect_timeout_s, settings.webhook_read_timeout_s)
     with safe_session(policy) as session:
         response = session.post(
-            claim.url or "",
-            data=body,
-            headers=headers,
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,  # the status is all we need; skip the body
+            claim.url or "", data=body, headers=headers, timeout=timeout,
+            allow_redirects=False, stream=True,  # the status is all we need; skip the body
         )
         response.close()
     return response
@@ -154,10 +146,8 @@ def start_sweeper(rt: runtime.Runtime, celery: Celery) -> None:
     if not rt.settings.webhook_secrets:
         log.warning("no STT_WEBHOOK_SECRETS: due webhook deliveries will fail until one is set")
     threading.Thread(
-        target=_sweep_forever,
-        args=(rt.settings, rt.sessions, celery),
-        name="stt-webhook-sweeper",
-        daemon=True,
+        target=_sweep_forever, args=(rt.settings, rt.sessions, celery),
+        name="stt-webhook-sweeper", daemon=True,
     ).start()
 
 

@@ -105,7 +105,7 @@ def _claim_once(rt: Runtime, job_id: uuid.UUID) -> Job | None:
                 engine=info.engine,
                 model_id=info.model,
                 model_license=info.license,
-            ),
+            )
         )
         if not claimed:
             log.info("job %s: already finished, canceled or deleted; skipping", job_id)
@@ -216,7 +216,7 @@ def _record_outcome(
             session,
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.PROCESSING)
-            .values(finished_at=utcnow(), **values),
+            .values(finished_at=utcnow(), **values)
         )
         if done:
             finished = session.get_one(Job, job_id)

@@ -74,9 +74,7 @@ def reconcile_once(
     ctx = ReconcilePass(settings, sessions, celery, now or utcnow())
     report = ReconcileReport()
     rules: tuple[Callable[[ReconcilePass, ReconcileReport], None], ...] = (
-        _send_unsent,
-        _resend_lost,
-        _recover_orphans,
+        _send_unsent, _resend_lost, _recover_orphans,
     )
     for rule in rules:
         try:
@@ -174,10 +172,8 @@ def start(settings: Settings, sessions: sessionmaker[Session], celery: Celery) -
         return
     _started_pid = os.getpid()
     threading.Thread(
-        target=run_forever,
-        args=(settings, sessions, celery),
-        name="stt-reconciler",
-        daemon=True,
+        target=run_forever, args=(settings, sessions, celery),
+        name="stt-reconciler", daemon=True,
     ).start()
 
 

@@ -71,6 +71,6 @@ def _stamp(
             session,
             update(Job)
             .where(Job.id == job_id, Job.status == status, guard)
-            .values(enqueued_at=value),
+            .values(enqueued_at=value)
         )
     return bool(changed)

@@ -51,8 +51,7 @@ def _requeue_after(grace: float) -> None:
     for request in tuple(state.active_requests):
         log.warning(
             "job %s still running %.0f s after SIGTERM: stopping it, it goes back to the queue",
-            request.id,
-            grace,
+            request.id, grace,
         )
         if request.worker_pid:
             with contextlib.suppress(ProcessLookupError):

@@ -21,22 +21,12 @@ from shared.store.tables import Batch, BatchState, utcnow
 
 
 def open_batch(
-    sessions: sessionmaker[Session],
-    source: str,
-    total: int,
-    meta: dict[str, Any],
-    callback_url: str | None,
-    owner: str | None = None,
+    sessions: sessionmaker[Session], source: str, total: int,
+    meta: dict[str, Any], callback_url: str | None, owner: str | None = None,
 ) -> uuid.UUID:
     batch = Batch(
-        id=uuid.uuid4(),
-        source=source,
-        state=BatchState.SUBMITTING,
-        total_items=total,
-        rejected=[],
-        meta=meta,
-        callback_url=callback_url,
-        api_key_id=owner,
+        id=uuid.uuid4(), source=source, state=BatchState.SUBMITTING, total_items=total,
+        rejected=[], meta=meta, callback_url=callback_url, api_key_id=owner,
     )
     with sessions() as session:
         session.add(batch)
@@ -61,10 +51,8 @@ def save_batch(
     sessions: sessionmaker[Session], batch_id: uuid.UUID, tally: Tally, state: str | None = None
 ) -> None:
     values: dict[str, Any] = {
-        "queued_items": tally.queued,
-        "existing_items": tally.existing,
-        "rejected_items": tally.rejected,
-        "rejected": tally.rejected_items,
+        "queued_items": tally.queued, "existing_items": tally.existing,
+        "rejected_items": tally.rejected, "rejected": tally.rejected_items,
     }
     if state is not None:
         values["state"] = state
@@ -75,26 +63,14 @@ def save_batch(
 
 
 def submit_batch(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    celery: Celery,
-    items: list[Item],
-    *,
-    source: str,
-    meta: dict[str, Any],
-    callback_url: str | None,
-    options: dict[str, Any],
+    settings: Settings, sessions: sessionmaker[Session], celery: Celery, items: list[Item],
+    *, source: str, meta: dict[str, Any], callback_url: str | None, options: dict[str, Any],
     owner: str | None = None,
 ) -> tuple[uuid.UUID, list[Outcome]]:
     """Submit every item at once (the API's batches, capped by STT_BATCH_MAX_PATHS)."""
     batch_id = open_batch(sessions, source, len(items), meta, callback_url, owner)
     submitter = Submitter(
-        settings,
-        sessions,
-        celery,
-        batch_id,
-        options=options,
-        callback_url=callback_url,
+        settings, sessions, celery, batch_id, options=options, callback_url=callback_url,
         owner=owner,
     )
     tally, outcomes, state = Tally(found=len(items)), [], BatchState.INTERRUPTED

@@ -17,11 +17,8 @@ from shared.errors import ErrorCode, SttError
 
 
 def discover(
-    paths: Sequence[Path],
-    glob: str | None,
-    manifest: Path | None,
-    meta: dict[str, Any],
-    roots: Sequence[Path],
+    paths: Sequence[Path], glob: str | None, manifest: Path | None,
+    meta: dict[str, Any], roots: Sequence[Path],
 ) -> list[Item]:
     """Every file named, found under a named folder, or listed in the manifest, in that order."""
     items: list[Item] = []

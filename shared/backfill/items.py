@@ -43,11 +43,8 @@ class Outcome:
         error = self.error.to_dict()["error"] if self.error else None
         job_id = str(self.job_id) if self.job_id else None
         return {
-            "path": self.item.path,
-            "status": self.state.value,
-            "job_id": job_id,
-            "job_status": self.job_status,
-            "error": error,
+            "path": self.item.path, "status": self.state.value, "job_id": job_id,
+            "job_status": self.job_status, "error": error,
         }
 
 

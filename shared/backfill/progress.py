@@ -125,12 +125,8 @@ class Progress:
     def _advance(self, settled: int) -> None:
         tally = self.tally
         postfix: dict[str, Any] = {
-            "found": tally.found,
-            "queued": tally.queued,
-            "skipped": tally.existing,
-            "done": self.done,
-            "failed": self.failed,
-            "audio_h": f"{self.audio_s / 3600:.2f}",
+            "found": tally.found, "queued": tally.queued, "skipped": tally.existing,
+            "done": self.done, "failed": self.failed, "audio_h": f"{self.audio_s / 3600:.2f}",
         }
         if tally.rejected:
             postfix["rejected"] = tally.rejected
@@ -167,10 +163,8 @@ class Report:
         if self.interrupted:
             lines.append("interrupted: run the same command again to resume (nothing is lost)")
         elif self.in_flight:
-            lines.append(
-                "jobs still in flight finish in the workers: follow them with"
-                f" GET /v1/batches/{self.batch_id}, or re-run with --wait"
-            )
+            lines.append("jobs still in flight finish in the workers: follow them with"
+                         f" GET /v1/batches/{self.batch_id}, or re-run with --wait")
         return "\n".join(lines)
 
 
@@ -183,7 +177,9 @@ class ResultLine:
     error: dict[str, str] | None = None
 
 
-def write_results(path: Path, lines: Sequence[ResultLine], sessions: sessionmaker[Session]) -> int:
+def write_results(
+    path: Path, lines: Sequence[ResultLine], sessions: sessionmaker[Session]
+) -> int:
     """One JSON line per file, in the order the files were found, with the job's current state."""
     rows = _job_rows(sessions, [line.job_id for line in lines if line.job_id is not None])
     with path.open("w", encoding="utf-8") as out:

@@ -103,10 +103,7 @@ def run_backfill(settings: Settings, request: BackfillRequest) -> Report:
     sessions, celery = make_session_factory(engine), make_celery(settings)
     try:
         items = discover(
-            request.paths,
-            request.glob,
-            request.manifest,
-            request.metadata,
+            request.paths, request.glob, request.manifest, request.metadata,
             settings.allowed_audio_roots,
         )
         return _Run(settings, request, sessions, celery, items).execute()
@@ -117,12 +114,8 @@ def run_backfill(settings: Settings, request: BackfillRequest) -> Report:
 
 class _Run:
     def __init__(
-        self,
-        settings: Settings,
-        request: BackfillRequest,
-        sessions: sessionmaker[Session],
-        celery: Celery,
-        items: list[Item],
+        self, settings: Settings, request: BackfillRequest, sessions: sessionmaker[Session],
+        celery: Celery, items: list[Item],
     ) -> None:
         self.request, self.sessions, self.items = request, sessions, items
         self.limit = request.max_in_flight or settings.backfill_max_in_flight
@@ -130,13 +123,9 @@ class _Run:
             sessions, "cli", len(items), request.metadata, request.callback_url
         )
         self.submitter = Submitter(
-            settings,
-            sessions,
-            celery,
-            self.batch_id,
+            settings, sessions, celery, self.batch_id,
             options={"decoder": request.decoder} if request.decoder else {},
-            callback_url=request.callback_url,
-            retry_failed=request.retry_failed,
+            callback_url=request.callback_url, retry_failed=request.retry_failed,
         )
         self.tally = Tally(found=len(items))
         self.in_flight = InFlight(sessions, settings.backfill_poll_s)
@@ -150,7 +139,9 @@ class _Run:
             self._submit_all()
             state, submit_s = BatchState.SUBMITTED, time.monotonic() - started
             if self.request.wait:
-                self.in_flight.wait_until(0, self.progress.finished, self.request.wait_timeout_s)
+                self.in_flight.wait_until(
+                    0, self.progress.finished, self.request.wait_timeout_s
+                )
         except KeyboardInterrupt:
             interrupted = True
         finally:
@@ -160,15 +151,8 @@ class _Run:
                 write_results(self.request.out, self.lines, self.sessions)
         p, elapsed = self.progress, time.monotonic() - started
         return Report(
-            self.batch_id,
-            self.tally,
-            p.done,
-            p.failed,
-            len(self.in_flight),
-            p.audio_s,
-            submit_s or elapsed,
-            elapsed,
-            interrupted,
+            self.batch_id, self.tally, p.done, p.failed, len(self.in_flight), p.audio_s,
+            submit_s or elapsed, elapsed, interrupted,
         )
 
     def _submit_all(self) -> None:
@@ -207,15 +191,11 @@ def backfill_command(settings: Settings, args: Any) -> int:
 
     try:
         request = BackfillRequest(
-            paths=list(args.paths),
-            glob=args.glob,
-            manifest=args.manifest,
+            paths=list(args.paths), glob=args.glob, manifest=args.manifest,
             metadata=parse_metadata(args.metadata or []),
             callback_url=check_callback_url(args.callback_url, settings),
             decoder=args.decoder,
-            wait=args.wait,
-            wait_timeout_s=args.wait_timeout,
-            out=args.out,
+            wait=args.wait, wait_timeout_s=args.wait_timeout, out=args.out,
             max_in_flight=args.max_in_flight,
             retry_failed=args.retry_failed,
         )
@@ -229,11 +209,8 @@ def backfill_command(settings: Settings, args: Any) -> int:
         print("stt backfill: interrupted before anything was queued", file=sys.stderr)
         return 130
     except (BrokerError, DatabaseError) as exc:
-        print(
-            f"stt backfill: stopped, {type(exc).__name__}: {exc}; nothing is lost,"
-            " run the same command again",
-            file=sys.stderr,
-        )
+        print(f"stt backfill: stopped, {type(exc).__name__}: {exc}; nothing is lost,"
+              " run the same command again", file=sys.stderr)
         return 1
     print(report.summary(), flush=True)
     if report.interrupted:

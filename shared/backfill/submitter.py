@@ -74,16 +74,9 @@ class Submitter:
     """Turns one server path into exactly one bulk job, whatever happened before."""
 
     def __init__(
-        self,
-        settings: Settings,
-        sessions: sessionmaker[Session],
-        celery: Celery,
-        batch_id: uuid.UUID,
-        *,
-        options: dict[str, Any] | None = None,
-        callback_url: str | None = None,
-        retry_failed: bool = False,
-        owner: str | None = None,
+        self, settings: Settings, sessions: sessionmaker[Session], celery: Celery,
+        batch_id: uuid.UUID, *, options: dict[str, Any] | None = None,
+        callback_url: str | None = None, retry_failed: bool = False, owner: str | None = None,
     ) -> None:
         """``owner``: the API key's name (None for the CLI and an open API); its jobs are its
         own, and an earlier job answers an item only when it has the same owner."""
@@ -113,17 +106,9 @@ class Submitter:
             error = SttError(ErrorCode.FILE_NOT_FOUND, f"cannot read {item.path}: {exc}")
             return Outcome(item, ItemState.REJECTED, error=error)
         return Submission(
-            job_id=uuid.uuid4(),
-            source="path",
-            input_path=path,
-            original_filename=path.name,
-            sha256=digest,
-            input_format=fmt,
-            queue=BULK,
-            meta=item.meta,
-            callback_url=self.callback_url,
-            options=self.options,
-            api_key_id=self.owner,
+            job_id=uuid.uuid4(), source="path", input_path=path, original_filename=path.name,
+            sha256=digest, input_format=fmt, queue=BULK, meta=item.meta,
+            callback_url=self.callback_url, options=self.options, api_key_id=self.owner,
             idempotency_key=scoped_idempotency_key(
                 self.owner, backfill_key(digest, self.fingerprint)
             ),
@@ -188,15 +173,9 @@ class Submitter:
             update(Job)
             .where(Job.id == job.id, Job.status == JobStatus.FAILED)
             .values(
-                status=JobStatus.QUEUED,
-                attempts=0,
-                progress=0.0,
-                error_code=None,
-                error_message=None,
-                started_at=None,
-                finished_at=None,
-                enqueued_at=None,
-            ),
+                status=JobStatus.QUEUED, attempts=0, progress=0.0, error_code=None,
+                error_message=None, started_at=None, finished_at=None, enqueued_at=None,
+            )
         )
         session.commit()
         return bool(reset)

@@ -38,12 +38,8 @@ def record_event(
     if session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.event_id == eid).limit(1)):
         return None
     row = WebhookDelivery(
-        event_id=eid,
-        job_id=job_id,
-        event_type=str(status),
-        attempt=1,
-        state=DeliveryState.PENDING,
-        next_attempt_at=now or utcnow(),
+        event_id=eid, job_id=job_id, event_type=str(status), attempt=1,
+        state=DeliveryState.PENDING, next_attempt_at=now or utcnow(),
     )
     session.add(row)
     session.flush()

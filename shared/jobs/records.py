@@ -136,10 +136,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def list_jobs(
-    session: Session,
-    status: str | None,
-    limit: int,
-    cursor: str | None,
+    session: Session, status: str | None, limit: int, cursor: str | None,
     owner: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first, keyset-paginated on (created_at, id) so pages stay stable under inserts.
@@ -174,7 +171,7 @@ def cancel_or_delete(session: Session, job: Job, data_dir: Path) -> str:
             session,
             update(Job)
             .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
-            .values(status=JobStatus.CANCELED, finished_at=utcnow()),
+            .values(status=JobStatus.CANCELED, finished_at=utcnow())
         )
         if canceled:  # the canceled event commits with the status: no crash can drop it
             record_event(session, job.id, JobStatus.CANCELED)

@@ -38,12 +38,7 @@ MODEL_DIRNAME = "viet-asr-conformer"
 MEMBER = "vietasr/_native/libvietasr.so"
 # pip resolves the one published build even from another interpreter or platform.
 WHEEL_TARGET = (
-    "--python-version",
-    "3.11",
-    "--platform",
-    "manylinux_2_28_x86_64",
-    "--implementation",
-    "cp",
+    "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--implementation", "cp",
 )
 ONNX_HEADER = b"\x08\x08\x12\x07tf2onnx"  # ir_version 8, producer_name "tf2onnx"
 UNITS_PAD = b"\x00\x00\x00"

@@ -76,7 +76,9 @@ class SpeechDetector:
                 torch.set_num_threads(threads)
             return "jit", model, silero.get_speech_timestamps
 
-    def speech_spans(self, audio: Float32Array, offset_s: float = 0.0) -> list[tuple[float, float]]:
+    def speech_spans(
+        self, audio: Float32Array, offset_s: float = 0.0
+    ) -> list[tuple[float, float]]:
         """Return ``(start_s, end_s)`` speech spans, shifted by ``offset_s`` to global time.
 
         Each call is independent (model state is reset), so callers should start windows in

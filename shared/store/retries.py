@@ -65,9 +65,7 @@ def with_db_retry(
                 raise
             log.warning(
                 "%s: database unavailable (%s); retrying in %.1f s",
-                what,
-                type(exc).__name__,
-                delay,
+                what, type(exc).__name__, delay,
             )
             sleep(delay)
             delay = min(delay * 2, policy.max_delay_s)

@@ -205,11 +205,8 @@ class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         Index(
-            "uq_api_keys_active_name",
-            "name",
-            unique=True,
-            sqlite_where=text("revoked_at IS NULL"),
-            postgresql_where=text("revoked_at IS NULL"),
+            "uq_api_keys_active_name", "name", unique=True,
+            sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL"),
         ),
     )
 
