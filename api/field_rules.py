@@ -22,6 +22,7 @@ from shared.delivery.callbacks import PAYLOAD_MODES, accept_callback_url
 from shared.errors import ErrorCode, SttError
 from shared.jobs.routing import BASE_QUEUES, resolve_model
 from shared.settings import Settings
+from shared.speech.speakers.options import MAX_CHANNEL_NAME, MAX_SPEAKERS
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_NESTING = 32  # JSON levels in a request (metadata included)
@@ -233,3 +234,43 @@ def uuid_or_none(raw: Any) -> uuid.UUID | None:
         return uuid.UUID(str(raw))
     except ValueError as exc:
         raise SttError(ErrorCode.INVALID_REQUEST, f"{raw!r} is not a UUID") from exc
+
+
+def speaker_count(name: str) -> Callable[[Any], int | None]:
+    """A whole number of speakers in 1..MAX_SPEAKERS (form text or JSON); absent is None."""
+
+    def read(raw: Any) -> int | None:
+        if raw is None or raw == "":
+            return None
+        try:
+            value = int(str(raw).strip()) if not isinstance(raw, bool) else None
+        except ValueError:
+            value = None
+        if value is None or not 1 <= value <= MAX_SPEAKERS:
+            raise SttError(
+                ErrorCode.INVALID_SPEAKER_COUNT,
+                f"{name} must be a whole number from 1 to {MAX_SPEAKERS}",
+            )
+        return value
+
+    return read
+
+
+def channel_names(raw: Any) -> list[str] | None:
+    """Two names, one per channel in order ("agent,customer" or a JSON list of two)."""
+    if raw is None or raw == "" or raw == []:
+        return None
+    names = raw if isinstance(raw, list) else str(raw).split(",")
+    cleaned = [str(n).strip() for n in names]
+    if (
+        len(cleaned) != 2
+        or not all(cleaned)
+        or cleaned[0] == cleaned[1]
+        or any(len(n) > MAX_CHANNEL_NAME or not n.isprintable() for n in cleaned)
+    ):
+        raise SttError(
+            ErrorCode.INVALID_CHANNEL_NAMES,
+            "channel_names must be two different names (comma-separated, each at most"
+            f" {MAX_CHANNEL_NAME} printable characters), one per channel in order",
+        )
+    return cleaned

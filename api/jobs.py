@@ -152,6 +152,7 @@ def get_transcript(job_id: str) -> Response:
                 job.transcript or "",
                 job.duration_s or 0.0,
                 spoken_text=result.get("spoken_text"),
+                speakers=result.get("speakers"),
             )
         except ValueError as exc:
             raise SttError(ErrorCode.INVALID_REQUEST, str(exc)) from exc

@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from api import field_rules as rule
+from api.speaker_fields import SPEAKER_FIELDS, SpeakerFields, SpeakerForm
 from shared.search.query import MAX_QUERY_CHARS
 from shared.speech.formats import FORMATS
 from shared.store.tables import JobStatus
@@ -28,7 +29,15 @@ Decoder = Literal["greedy", "beam"]
 PayloadMode = Literal["full", "thin"]
 Weight = Annotated[float, Field(ge=0, le=100)]
 # What shapes a transcript besides the audio: stored on the job as its options.
-DECODING_FIELDS = ("decoder", "hotwords", "hotword_weight", "language", "punctuate", "format_text")
+DECODING_FIELDS = (
+    "decoder",
+    "hotwords",
+    "hotword_weight",
+    "language",
+    "punctuate",
+    "format_text",
+    *SPEAKER_FIELDS,
+)
 
 AUDIO_PATH = "A file under STT_ALLOWED_AUDIO_ROOTS (instead of `file`)"
 MODEL = "A model name this deployment offers (STT_MODELS)"
@@ -46,7 +55,7 @@ def read(func: Callable[..., Any], sent: Any) -> BeforeValidator:
 
 # A submission to POST /v1/jobs or /wav2vec2, as the JSON body sends it (docstrings of the
 # models are their schemas' public descriptions).
-class JobRequest(BaseModel):
+class JobRequest(SpeakerFields):
     """null stands for an absent field where the field allows it"""
 
     # First: api/jobs.py has already checked it once, before the queue's room.
@@ -87,7 +96,7 @@ class JobRequest(BaseModel):
 # The multipart form: the same fields as text, with the audio file. The form is validated as
 # JobRequest (api/submission.py reads form and JSON body into one set of fields); this model
 # only tells the document what a form sends.
-class JobUpload(JobRequest):
+class JobUpload(SpeakerForm, JobRequest):
     file: Annotated[bytes, Field(description="MP3, WAV, M4A, OGG or FLAC")] = b""
     callback_payload: Annotated[str, read(rule.callback_payload, PayloadMode)] = "full"
     model: Annotated[
@@ -122,7 +131,7 @@ PATH_ITEM = "A server path; a non-string is rejected as an item, not the batch"
 PathList = Annotated[list[Annotated[Any, Field(description=PATH_ITEM)]], Field(min_length=1)]
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(SpeakerFields):
     metadata: Annotated[
         dict[str, Any],
         read(rule.metadata, dict[str, Any] | str | None),

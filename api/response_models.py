@@ -43,6 +43,20 @@ class JobLinks(TypedDict):
 
 
 @with_config(CLOSED)
+class Speakers(TypedDict):
+    """Who said what, as the worker found it: ``mode`` is "channels" (a two-channel call split
+    per channel), "diarization" (speakers told apart on one channel) or "none"; ``count`` the
+    speakers (null for "none"), ``labels`` as the transcript writes them, ``channels`` the
+    audio's channel count, ``notes`` what was decided and why (e.g. fake stereo taken as mono)."""
+
+    mode: Literal["none", "channels", "diarization"]
+    count: int | None
+    labels: list[str]
+    channels: int
+    notes: list[str]
+
+
+@with_config(CLOSED)
 class Job(TypedDict):
     id: UUID
     status: JobStatus
@@ -59,6 +73,7 @@ class Job(TypedDict):
     model_id: str | None
     model_license: str | None
     decoding_options: dict[str, Any]
+    speakers: Speakers | None
     attempts: int
     processing_s: float | None
     error: ErrorBody | None

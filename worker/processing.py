@@ -25,6 +25,7 @@ from shared.metrics import observe_finished
 from shared.search.index import index_job
 from shared.speech.engines.base import DecodeOptions
 from shared.speech.pipeline import PipelineResult, ProgressFn, default_decoding
+from shared.speech.speakers.options import SpeakerOptions
 from shared.store.retries import RetryPolicy, is_transient, with_db_retry
 from shared.store.sessions import rowcount, session_scope
 from shared.store.tables import Job, JobStatus, utcnow
@@ -129,6 +130,7 @@ def _transcribe(rt: Runtime, job: Job) -> PipelineResult:
             options=options,
             on_progress=_progress_writer(rt, job.id, _soft_deadline(rt, job)),
             formatting=FormatOptions.of(job.decoding_options or {}),
+            speakers=SpeakerOptions.of(job.decoding_options or {}),
         )
 
 

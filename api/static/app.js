@@ -340,6 +340,7 @@ function upload(file) {
   setProgress("uploading", 0);
   const form = new FormData();
   form.append("file", file, file.name);
+  if ($("diarize").checked) form.append("diarize", "true");
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/v1/jobs");
   for (const [name, value] of Object.entries(authHeaders("/v1/jobs"))) {
@@ -434,12 +435,24 @@ async function setPlayer(job) {
 function renderLines(job, segments) {
   setPlayer(job);
   show($("lines-hint"), true);
-  const items = segments.map((segment) => {
+  const speakers = [...new Set(segments.map((s) => s.speaker).filter((s) => s != null))];
+  const items = segments.map((segment, i) => {
     const button = el("button", "line");
     button.type = "button";
     button.dataset.start = segment.start;
     button.dataset.end = segment.end;
-    button.append(el("time", "", clock(segment.start)), el("span", "", nfc(segment.text).trim()));
+    button.append(el("time", "", clock(segment.start)));
+    if (segment.speaker != null) {
+      // a speaker turn starts where the speaker changes; its badge names who speaks
+      const turn = i === 0 || segments[i - 1].speaker !== segment.speaker;
+      const badge = el("b", `speaker speaker-${speakers.indexOf(segment.speaker) % 6}`,
+        turn ? nfc(String(segment.speaker)) : "");
+      badge.setAttribute("aria-label", `${segment.speaker}`);
+      button.append(badge);
+      button.classList.add("with-speaker");
+      if (turn && i > 0) button.classList.add("turn");
+    }
+    button.append(el("span", "", nfc(segment.text).trim()));
     button.addEventListener("click", () => playFrom(segment.start));
     const item = el("li");
     item.append(button);

@@ -75,10 +75,29 @@ def detect_format(path: Path) -> str:
     return fmt
 
 
+def channel_count(path: Path) -> int:
+    """Channels of the audio stream the decoder would pick, from the headers (0 if unknown).
+
+    Only a hint for choosing the stereo path: the decode itself is what is trusted."""
+    fmt = detect_format(path)
+    try:
+        with av.open(
+            str(Path(path).resolve()),
+            format=_DEMUXERS[fmt],
+            container_options=_OPEN_OPTIONS,
+            metadata_errors="replace",
+        ) as container:
+            best = cast("av.audio.stream.AudioStream | None", container.streams.best("audio"))
+            return int(best.codec_context.channels) if best and best.codec_context else 0
+    except (av.error.FFmpegError, ValueError, AttributeError, OSError):
+        return 0  # the decode that follows reports what is wrong with the file
+
+
 def iter_decoded(
-    path: Path, max_duration_s: float, block_s: float = 30.0
+    path: Path, max_duration_s: float, block_s: float = 30.0, layout: str = "mono"
 ) -> Iterator[Float32Array]:
-    """Yield float32 mono 16 kHz blocks of ``block_s`` seconds (the last one shorter).
+    """Yield float32 16 kHz blocks of ``block_s`` seconds (the last one shorter): 1-D for
+    ``layout="mono"``, (samples, 2) for ``"stereo"`` (a mono file then has two equal columns).
 
     Raises AUDIO_TOO_LONG as soon as the decoded sample count passes the limit, so a file
     whose header under-states its length is stopped early without being held in memory.
@@ -87,7 +106,7 @@ def iter_decoded(
     max_samples, block = int(max_duration_s * SAMPLE_RATE), max(1, int(block_s * SAMPLE_RATE))
     pending: list[Float32Array] = []
     buffered = total = 0
-    with closing(_decode_mono_16k(Path(path), fmt)) as decoded:  # closes the file on any exit
+    with closing(_decode_16k(Path(path), fmt, layout)) as decoded:  # closes the file on any exit
         for samples in decoded:
             total += len(samples)
             if total > max_samples:
@@ -106,7 +125,7 @@ def iter_decoded(
         yield np.concatenate(pending)
 
 
-def _decode_mono_16k(path: Path, fmt: str) -> Generator[Float32Array, None, None]:
+def _decode_16k(path: Path, fmt: str, layout: str) -> Generator[Float32Array, None, None]:
     """Decode and resample frame by frame; a mid-stream format change gets a fresh resampler."""
     try:
         container = av.open(
@@ -122,18 +141,19 @@ def _decode_mono_16k(path: Path, fmt: str) -> Generator[Float32Array, None, None
         for frame in frames:
             key = (frame.format.name, frame.layout.name, frame.sample_rate)
             if key != setup:
-                yield from _resample(resampler, None)
-                resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+                yield from _resample(resampler, None, layout)
+                resampler = av.AudioResampler(format="flt", layout=layout, rate=SAMPLE_RATE)
                 setup = key
             _check_frame_span(frame, fmt)
-            yield from _resample(resampler, frame)
-        yield from _resample(resampler, None)
+            yield from _resample(resampler, frame, layout)
+        yield from _resample(resampler, None, layout)
 
 
 def _resample(
-    resampler: av.AudioResampler | None, frame: av.AudioFrame | None
+    resampler: av.AudioResampler | None, frame: av.AudioFrame | None, layout: str = "mono"
 ) -> Iterator[Float32Array]:
-    """Resample one frame (None flushes); a passthrough resampler may hand back None."""
+    """Resample one frame (None flushes); a passthrough resampler may hand back None.
+    Packed stereo comes back interleaved, one row per sample after the reshape."""
     if resampler is None:
         return
     try:
@@ -142,7 +162,8 @@ def _resample(
         raise SttError(ErrorCode.UNDECODABLE_AUDIO, f"cannot resample the audio: {exc}") from exc
     for f in out:
         if f is not None and f.samples:  # corrupt float streams can hold NaN/inf: zero them
-            yield np.nan_to_num(f.to_ndarray().reshape(-1), nan=0.0, posinf=0.0, neginf=0.0)
+            samples = f.to_ndarray().reshape(-1 if layout == "mono" else (-1, 2))
+            yield np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _decode_frames(

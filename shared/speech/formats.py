@@ -16,7 +16,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.speech.engines.base import Segment, Token, Word
@@ -46,6 +46,7 @@ class Cue:
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 def clean(text: str) -> str:
@@ -73,9 +74,9 @@ def cues(
         if not text:
             continue
         if len(text) <= max_chars and seg.end - seg.start <= max_s:
-            out.append(Cue(seg.start, max(seg.start, seg.end), text))
+            out.append(Cue(seg.start, max(seg.start, seg.end), text, seg.speaker))
             continue
-        out.extend(_split(_units(seg), max_s, max_chars))
+        out.extend(replace(c, speaker=seg.speaker) for c in _split(_units(seg), max_s, max_chars))
     return out
 
 
@@ -134,19 +135,30 @@ def _timestamp(t: float, sep: str) -> str:
 
 
 def to_srt(segments: Sequence[Segment]) -> str:
+    """SRT has no speaker markup: a speaker's cue starts with its label, as subtitlers write."""
+
+    def text(c: Cue) -> str:
+        return _wrap(c.text if c.speaker is None else f"{c.speaker}: {c.text}")
+
     blocks = [
-        f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{_wrap(c.text)}\n"
+        f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{text(c)}\n"
         for i, c in enumerate(cues(segments), start=1)
     ]
     return "\n".join(blocks)
 
 
 def to_vtt(segments: Sequence[Segment]) -> str:
+    """WebVTT's voice spans (``<v A>``) name the speaker, so players can style or list them."""
+
     def escape(text: str) -> str:
         return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
+    def text(c: Cue) -> str:
+        body = escape(_wrap(c.text))
+        return body if c.speaker is None else f"<v {escape(clean(c.speaker))}>{body}"
+
     blocks = [
-        f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n{escape(_wrap(c.text))}\n"
+        f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n{text(c)}\n"
         for c in cues(segments)
     ]
     return "\n".join(["WEBVTT\n", *blocks])
@@ -158,19 +170,69 @@ def to_dict(
     duration_s: float,
     language: str = "vi",
     spoken_text: str | None = None,
+    speakers: dict[str, Any] | None = None,
 ) -> dict[str, object]:
     """The JSON document: times in seconds rounded to milliseconds, confidences may be null.
 
     ``text`` is the written transcript and ``spoken_text`` the recogniser's own words (the same
     text where nothing was formatted); each segment keeps its recognised ``words`` and, when
-    formatted, the written ``tokens`` with the range of words each was made from."""
-    return {
+    formatted, the written ``tokens`` with the range of words each was made from. Where
+    speakers were told apart, ``utterances`` lists each speaker's turns and ``speakers`` says
+    how they were found."""
+    document: dict[str, object] = {
         "text": clean(text),
         "spoken_text": clean(text if spoken_text is None else spoken_text),
         "language": language,
         "duration": round(duration_s, 3),
         "segments": [_segment_dict(s) for s in segments],
     }
+    if has_speakers(segments):
+        document["utterances"] = [_utterance_dict(u) for u in utterances(segments)]
+    if speakers is not None:
+        document["speakers"] = speakers
+    return document
+
+
+def has_speakers(segments: Sequence[Segment]) -> bool:
+    return any(s.speaker is not None for s in segments)
+
+
+def utterances(segments: Sequence[Segment]) -> list[list[Segment]]:
+    """Consecutive segments of one speaker (and channel): a segment never spans two."""
+    out: list[list[Segment]] = []
+    for seg in segments:
+        if out and (out[-1][-1].speaker, out[-1][-1].channel) == (seg.speaker, seg.channel):
+            out[-1].append(seg)
+        else:
+            out.append([seg])
+    return out
+
+
+def _utterance_dict(group: list[Segment]) -> dict[str, object]:
+    first = group[0]
+    words = [w for s in group for w in s.words]
+    return {
+        "speaker": first.speaker,
+        **({"channel": first.channel} if first.channel is not None else {}),
+        "start": round(first.start, 3),
+        "end": round(max(s.end for s in group), 3),
+        "text": clean(" ".join(s.text for s in group)),
+        "words": [_word_dict(w) for w in words],
+    }
+
+
+def _word_dict(w: Word) -> dict[str, object]:
+    out: dict[str, object] = {
+        "text": clean(w.text),
+        "start": round(w.start, 3),
+        "end": round(w.end, 3),
+        "confidence": None if w.confidence is None else round(w.confidence, 4),
+    }
+    if w.speaker is not None:
+        out["speaker"] = w.speaker
+    if w.channel is not None:
+        out["channel"] = w.channel
+    return out
 
 
 def _segment_dict(s: Segment) -> dict[str, object]:
@@ -181,15 +243,9 @@ def _segment_dict(s: Segment) -> dict[str, object]:
         "start": round(s.start, 3),
         "end": round(s.end, 3),
         "confidence": round(sum(known) / len(known), 4) if known else None,
-        "words": [
-            {
-                "text": clean(w.text),
-                "start": round(w.start, 3),
-                "end": round(w.end, 3),
-                "confidence": None if w.confidence is None else round(w.confidence, 4),
-            }
-            for w in s.words
-        ],
+        **({"speaker": s.speaker} if s.speaker is not None else {}),
+        **({"channel": s.channel} if s.channel is not None else {}),
+        "words": [_word_dict(w) for w in s.words],
         "tokens": [
             {
                 "text": clean(t.text),
@@ -210,6 +266,7 @@ def render(
     duration_s: float,
     language: str = "vi",
     spoken_text: str | None = None,
+    speakers: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
     """``(body, mimetype)`` of the transcript in ``fmt``; ValueError for an unknown format."""
     key = fmt.strip().lower()
@@ -219,16 +276,29 @@ def render(
         # an engine without times: one segment over the file, split into cues by characters
         segments = [Segment(text, 0.0, max(duration_s, 0.0))]
     if key == "txt":
-        body = clean(text or " ".join(s.text for s in segments))
-        body = body + "\n" if body else ""
+        body = _speaker_lines(segments) if has_speakers(segments) else _plain(text, segments)
     elif key == "json":
-        document = to_dict(segments, text, duration_s, language, spoken_text)
+        document = to_dict(segments, text, duration_s, language, spoken_text, speakers)
         body = json.dumps(document, ensure_ascii=False)
     elif key == "srt":
         body = to_srt(segments)
     else:
         body = to_vtt(segments)
     return body, MIMETYPES[key]
+
+
+def _plain(text: str, segments: Sequence[Segment]) -> str:
+    body = clean(text or " ".join(s.text for s in segments))
+    return body + "\n" if body else ""
+
+
+def _speaker_lines(segments: Sequence[Segment]) -> str:
+    """One line per utterance, its speaker first: "A: ..." (call logs read this way)."""
+    lines = [
+        f"{clean(group[0].speaker or '')}: {clean(' '.join(s.text for s in group))}"
+        for group in utterances(segments)
+    ]
+    return "".join(line + "\n" for line in lines)
 
 
 def segments_from_json(items: Sequence[dict[str, Any]]) -> list[Segment]:
@@ -239,9 +309,21 @@ def segments_from_json(items: Sequence[dict[str, Any]]) -> list[Segment]:
             item["text"],
             item["start"],
             item["end"],
-            [Word(w["text"], w["start"], w["end"], w.get("confidence")) for w in item["words"]],
+            [
+                Word(
+                    w["text"],
+                    w["start"],
+                    w["end"],
+                    w.get("confidence"),
+                    w.get("speaker"),
+                    w.get("channel"),
+                )
+                for w in item["words"]
+            ],
             item.get("spoken_text") or "",
             [_token(t) for t in item.get("tokens") or []],
+            item.get("speaker"),
+            item.get("channel"),
         )
         for item in items
     ]

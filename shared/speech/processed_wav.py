@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +43,12 @@ def prepare_audio(
     src, dst_wav = Path(src), Path(dst_wav)
     fmt = detect_format(src)
     dst_wav.parent.mkdir(parents=True, exist_ok=True)
-    raw, tmp_wav = (_temp_beside(dst_wav, suffix) for suffix in (".f32.part", ".wav.part"))
+    raw, tmp_wav = (temp_beside(dst_wav, suffix) for suffix in (".f32.part", ".wav.part"))
     try:
         samples, peak = _spool(iter_decoded(src, max_duration_s, block_s), raw)
         if peak < SILENCE_PEAK:
             raise SttError(ErrorCode.SILENT_AUDIO, "the audio is digital silence")
-        _write_normalised(raw, tmp_wav, peak, max(1, int(block_s * SAMPLE_RATE)))
+        write_normalised(read_raw(raw, max(1, int(block_s * SAMPLE_RATE))), tmp_wav, peak)
         os.replace(tmp_wav, dst_wav)  # readers never see a half-written WAV
     finally:
         raw.unlink(missing_ok=True)
@@ -56,7 +56,7 @@ def prepare_audio(
     return PreparedAudio(fmt, samples / SAMPLE_RATE, peak, samples, dst_wav)
 
 
-def _temp_beside(dst: Path, suffix: str) -> Path:
+def temp_beside(dst: Path, suffix: str) -> Path:
     """A unique hidden name beside dst (same filesystem, so os.replace is atomic).
 
     Not mkstemp: its 0600 mode would stick to the final WAV; these get the usual umask.
@@ -75,15 +75,19 @@ def _spool(blocks: Iterator[Float32Array], raw: Path) -> tuple[int, float]:
     return samples, peak
 
 
-def _write_normalised(raw: Path, dst: Path, peak: float, block: int) -> None:
-    """Pass 2: scale ``raw`` by 1/peak block by block into a PCM_16 WAV."""
-    with (
-        open(raw, "rb") as f,
-        sf.SoundFile(
-            dst, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV"
-        ) as out,
-    ):
-        while (x := np.fromfile(f, dtype=np.float32, count=block)).size:
+def read_raw(raw: Path, block: int, channels: int = 1) -> Iterator[Float32Array]:
+    """Blocks of ``block`` samples back from a float32 spool (rows of ``channels``)."""
+    with open(raw, "rb") as f:
+        while (x := np.fromfile(f, dtype=np.float32, count=block * channels)).size:
+            yield x if channels == 1 else x.reshape(-1, channels)
+
+
+def write_normalised(blocks: Iterable[Float32Array], dst: Path, peak: float) -> None:
+    """Pass 2: scale mono blocks by 1/peak into a 16 kHz PCM_16 WAV."""
+    with sf.SoundFile(
+        dst, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="WAV"
+    ) as out:
+        for x in blocks:
             out.write(np.clip(x / peak, -1.0, 1.0))
 
 

