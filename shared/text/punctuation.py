@@ -28,6 +28,7 @@ LOWER, TITLE, UPPER, MIXED = range(4)
 NUM, UNK = "<num>", "<unk>"
 _SENTENCE_END = {".", "?", "!"}
 Ids = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float32]
 _CHUNK = 4096  # tokens per session call: bounds memory on a 30-minute monologue
 # What the tagger sees around token i: syllables i-4..i+4, and hashed bigrams and trigrams of
 # the syllables at these offsets. Training builds the same features with ``features_at``.
@@ -113,6 +114,9 @@ class PunctuationModel:
         self._lexicon: dict[str, str] = vocab["lexicon"]
         self._vocab = len(vocab["tokens"])
         self._buckets: int = vocab["buckets"]
+        # Per-class offsets added to the heads' logits, set on training text after training.
+        self._punct_bias = np.asarray(vocab.get("punct_bias", [0.0] * len(PUNCTS)), np.float32)
+        self._case_bias = np.asarray(vocab.get("case_bias", [0.0] * 4), np.float32)
         self.name = name
 
     @classmethod
@@ -140,9 +144,11 @@ class PunctuationModel:
         if not tokens:
             return []
         keys = [model_key(t) for t in tokens]
-        ids = np.array([self._ids.get(k, self._ids[UNK]) for k in keys], dtype=np.int64)
-        logits, case = self._tag(ids)
+        ids = self.ids(tokens)
+        logits, case_logits = self.logits(ids)
+        logits += self._punct_bias
         punct = logits.argmax(-1)
+        case = (case_logits + self._case_bias).argmax(-1)
         # The input's end ends a sentence; the model says which mark.
         punct[-1] = PUNCTS.index(".") + logits[-1, PUNCTS.index(".") :].argmax()
         out: list[Restored] = []
@@ -156,8 +162,12 @@ class PunctuationModel:
             sentence_start = PUNCTS[p] in _SENTENCE_END
         return out
 
-    def _tag(self, ids: Ids) -> tuple[npt.NDArray[np.float32], Ids]:
-        """Punctuation logits and case classes, a chunk of tokens per session call."""
+    def ids(self, tokens: Sequence[str]) -> Ids:
+        unk = self._ids[UNK]
+        return np.array([self._ids.get(model_key(t), unk) for t in tokens], dtype=np.int64)
+
+    def logits(self, ids: Ids) -> tuple[Floats, Floats]:
+        """Punctuation and case logits, a chunk of tokens per session call."""
         padded = np.pad(ids, REACH)
         logits, case = [], []
         for start in range(0, len(ids), _CHUNK):
@@ -165,5 +175,5 @@ class PunctuationModel:
             feats = features_at(padded, positions, self._vocab, self._buckets)
             p, c = self._session.run(None, {"features": feats})
             logits.append(np.asarray(p, dtype=np.float32))
-            case.append(np.asarray(c).argmax(-1))
+            case.append(np.asarray(c, dtype=np.float32))
         return np.concatenate(logits), np.concatenate(case)

@@ -22,6 +22,7 @@ from torch import nn
 
 from shared.text.punctuation import NGRAMS, REACH, UNIGRAMS
 
+from .calibrate import calibrate
 from .card import write_card
 from .data import IGNORE, batch, build_vocab, encode, positions
 from .export import export
@@ -113,12 +114,13 @@ def train(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     vocab = {"tokens": tokens, "lexicon": lexicon, "buckets": args.buckets}
     (args.out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    minutes = (time.monotonic() - began) / 60
     export(model, args, slots)
-    write_card(args, minutes=(time.monotonic() - began) / 60)
+    log.info("logit offsets %s", calibrate(args.out, args.data, args.seed))
+    write_card(args, minutes)
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/vi-text"))
     parser.add_argument("--out", type=Path, default=Path("shared/text/models/vi-punct"))
@@ -135,7 +137,12 @@ def main() -> None:
     parser.add_argument("--rare-repeat", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-limit", type=int, default=0, help="tokens per test set; 0: all")
-    train(parser.parse_args())
+    return parser
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train(arguments().parse_args())
 
 
 if __name__ == "__main__":
