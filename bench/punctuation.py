@@ -74,12 +74,12 @@ def main() -> None:
     args = parser.parse_args()
     print(f"CPU: {cpu()}")
     print(f"load average at start: {os.getloadavg()}")
-    parts = split(args.data, args.seed)
-    sample = [form.lower() for form, _ in next(parts["news"])[1]]
+    sample = [form.lower() for form, _ in next(split(args.data, args.seed)["news"])[1]]
     speed(args.model, sample)
     if args.speed_only:
         return
     model = PunctuationModel.load(args.model, threads=1)
+    parts = split(args.data, args.seed)
     results = {
         name: measure(model, (t for _, t in parts[name]), args.limit) for name in ("wiki", "news")
     }

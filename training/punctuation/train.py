@@ -4,8 +4,9 @@
         --out shared/text/models/vi-punct
 
 Seeded end to end (data split, vocabulary, window order, weights); a fixed number of steps, not a
-time budget, so a rerun gives the same model on the same torch build. About 35 minutes on two
-cores with the defaults.
+time budget, so a rerun gives the same model on the same torch build. With the defaults: about
+2 minutes of data preparation, 17 minutes of training on this shared 2-core machine, then about
+5 minutes of calibration and held-out figures.
 """
 
 from __future__ import annotations
