@@ -1,0 +1,179 @@
+"""Punctuation and capitals for a recogniser's lowercase run of syllables.
+
+A small tagger (syllable embedding, dilated convolutions, two heads) trained by
+``training/punctuation`` and shipped in ``models/vi-punct``. It is loaded once and reused, like the
+speech engines: an ONNX Runtime session and a vocabulary, nothing else (no torch at run time).
+Long inputs are tagged in overlapping windows and each window's middle is kept, so memory stays
+bounded and every token is seen with context on both sides. Tokens are never added, dropped or
+reordered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+SHIPPED = Path(__file__).parent / "models" / "vi-punct"
+PUNCTS = ("", ",", ".", "?", "!")
+LOWER, TITLE, UPPER, MIXED = range(4)
+NUM, UNK = "<num>", "<unk>"
+_SENTENCE_END = {".", "?", "!"}
+Ids = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float32]
+_CHUNK = 4096  # tokens per session call: bounds memory on a 30-minute monologue
+# What the tagger sees around token i: syllables i-4..i+4, and hashed bigrams and trigrams of
+# the syllables at these offsets. Training builds the same features with ``features_at``.
+UNIGRAMS = tuple(range(-4, 5))
+NGRAMS = ((-2, -1), (-1, 0), (0, 1), (1, 2), (2, 3), (-1, 0, 1), (0, 1, 2))
+REACH = 4
+
+
+class PunctuationModelError(RuntimeError):
+    """The shipped model is missing or does not match its manifest."""
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    text: str  # the token in its written case (tokens with digits unchanged)
+    punct: str  # "", ",", ".", "?", "!"
+
+
+def model_key(token: str) -> str:
+    """What the tagger sees of a token; training uses the same function, so they cannot drift."""
+    if any(c.isdigit() for c in token):
+        return NUM
+    return unicodedata.normalize("NFC", token).lower()
+
+
+def case_class(form: str) -> int:
+    """The case class of a written form (MIXED for anything the three rules do not give)."""
+    if form == form.lower():
+        return LOWER
+    if form == form[:1].upper() + form[1:].lower():
+        return TITLE
+    return UPPER if form == form.upper() else MIXED
+
+
+def apply_case(key: str, token: str, cls: int, lexicon: dict[str, str]) -> str:
+    """The written form of a lowercase token for a predicted case class. A capitalised token
+    the lexicon knows takes the lexicon's form ("UBND", "iPhone"); the model says only whether."""
+    if cls == LOWER:
+        return token
+    if key in lexicon:
+        return lexicon[key]
+    return token.upper() if cls == UPPER else token[:1].upper() + token[1:]
+
+
+def features_at(padded: Ids, positions: Ids, vocab: int, buckets: int) -> Ids:
+    """[len(positions), 16] feature ids; ``padded`` is the id stream with REACH zeros each side.
+
+    Unigrams index the vocabulary; n-grams are hashed into ``buckets`` rows after it.
+    """
+    at = positions + REACH
+    cols = [padded[at + o] for o in UNIGRAMS]
+    for slot, offsets in enumerate(NGRAMS):
+        h = np.full(len(at), slot + 1, dtype=np.int64)
+        for o in offsets:
+            h = (h * 1_000_003) ^ padded[at + o]  # wraps around in int64, deterministically
+        cols.append(vocab + h % buckets)
+    return np.stack(cols, axis=1)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verified(directory: Path) -> dict[str, Any]:
+    """The manifest, after checking each file it names against its sha256."""
+    try:
+        manifest: dict[str, Any] = json.loads((directory / "manifest.json").read_text())
+        for name, digest in manifest["sha256"].items():
+            if _sha256(directory / name) != digest:
+                raise PunctuationModelError(f"{directory / name}: sha256 does not match manifest")
+    except (OSError, ValueError, KeyError) as exc:
+        raise PunctuationModelError(f"punctuation model in {directory} unusable: {exc}") from exc
+    return manifest
+
+
+class PunctuationModel:
+    """Load once with :meth:`load`, then call :meth:`restore` from one thread at a time."""
+
+    def __init__(self, session: ort.InferenceSession, vocab: dict[str, Any], name: str) -> None:
+        self._session = session
+        # Index 0 is padding, never an input token.
+        self._ids = {tok: i for i, tok in enumerate(vocab["tokens"]) if i}
+        self._lexicon: dict[str, str] = vocab["lexicon"]
+        self._vocab = len(vocab["tokens"])
+        self._buckets: int = vocab["buckets"]
+        # Per-class offsets added to the heads' logits, set on training text after training.
+        self._punct_bias = np.asarray(vocab.get("punct_bias", [0.0] * len(PUNCTS)), np.float32)
+        self._case_bias = np.asarray(vocab.get("case_bias", [0.0] * 4), np.float32)
+        self.name = name
+
+    @classmethod
+    def load(cls, directory: Path | None = None, threads: int = 1) -> PunctuationModel:
+        """The model in ``directory`` (default: the shipped one), its files checked first."""
+        directory = directory or SHIPPED
+        manifest = _verified(directory)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(
+                str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise PunctuationModelError(f"{directory / 'model.onnx'}: {exc}") from exc
+        vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
+        size = (directory / "model.onnx").stat().st_size / 1e6
+        return cls(
+            session, vocab, f"{manifest['name']} ({manifest['architecture']}, {size:.1f} MB)"
+        )
+
+    def restore(self, tokens: Sequence[str]) -> list[Restored]:
+        """One result per token, in order: its written form and the mark after it."""
+        if not tokens:
+            return []
+        keys = [model_key(t) for t in tokens]
+        ids = self.ids(tokens)
+        logits, case_logits = self.logits(ids)
+        logits += self._punct_bias
+        punct = logits.argmax(-1)
+        case = (case_logits + self._case_bias).argmax(-1)
+        # The input's end ends a sentence; the model says which mark.
+        punct[-1] = PUNCTS.index(".") + logits[-1, PUNCTS.index(".") :].argmax()
+        out: list[Restored] = []
+        sentence_start = True
+        for token, key, p, c in zip(tokens, keys, punct, case, strict=True):
+            cls = TITLE if sentence_start and c == LOWER else int(c)
+            # Digits, or a recogniser that already wrote capitals: the token stays as given.
+            keep = key == NUM or token != token.lower()
+            text = token if keep else apply_case(key, token, cls, self._lexicon)
+            out.append(Restored(text, PUNCTS[p]))
+            sentence_start = PUNCTS[p] in _SENTENCE_END
+        return out
+
+    def ids(self, tokens: Sequence[str]) -> Ids:
+        unk = self._ids[UNK]
+        return np.array([self._ids.get(model_key(t), unk) for t in tokens], dtype=np.int64)
+
+    def logits(self, ids: Ids) -> tuple[Floats, Floats]:
+        """Punctuation and case logits, a chunk of tokens per session call."""
+        padded = np.pad(ids, REACH)
+        logits, case = [], []
+        for start in range(0, len(ids), _CHUNK):
+            positions = np.arange(start, min(start + _CHUNK, len(ids)))
+            feats = features_at(padded, positions, self._vocab, self._buckets)
+            p, c = self._session.run(None, {"features": feats})
+            logits.append(np.asarray(p, dtype=np.float32))
+            case.append(np.asarray(c, dtype=np.float32))
+        return np.concatenate(logits), np.concatenate(case)
