@@ -35,8 +35,9 @@ def covered(tokens) -> list[int]:  # noqa: ANN001
 
 def test_the_issue_example_reads_as_written_vietnamese(formatter):
     text = written(formatter, ISSUE_EXAMPLE)
-    assert text.startswith("Sáng ngày 15") and text.endswith("300 đại biểu.")
-    assert "Nguyễn Văn An" in text and "Cần Thơ" in text
+    assert text.startswith("Sáng") and "ngày 15/8" in text.lower()  # the press's date form
+    assert text.endswith("300 đại biểu.")
+    assert "Bộ trưởng Nguyễn Văn An" in text and "Cần Thơ" in text
 
 
 def test_each_switch_alone(formatter):
