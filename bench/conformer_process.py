@@ -41,10 +41,12 @@ print(vietasr.Pipeline.preset("transcribe").transcribe(pcm).text[-80:])
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB and the last line of stdout of one whole process."""
+    """Wall seconds, peak RSS in MB and the last line of stdout of one whole process, run in
+    the checkout its PYTHONPATH names (``-m`` puts the working directory first on the path)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        cwd = env.get("PYTHONPATH", str(ROOT))
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         out.seek(0)
