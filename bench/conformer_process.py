@@ -14,6 +14,7 @@ Usage::
 
     PYTHONPATH=. .venv/bin/python bench/conformer_process.py [--seconds 300] [--rounds 3]
         [--env STT_ONNX_OPTIMIZATION=all]   # extra settings for the stt side
+        [--before /path/to/older/checkout]  # a third side: that checkout's stt, same file
 
 Audio: every shared clip (labelled and unlabelled) joined with 0.5 s pauses, repeated to the
 length (``bench/conformer_speed.build_audio``).
@@ -40,10 +41,12 @@ print(vietasr.Pipeline.preset("transcribe").transcribe(pcm).text[-80:])
 
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB and the last line of stdout of one whole process."""
+    """Wall seconds, peak RSS in MB and the last line of stdout of one whole process, run in
+    the checkout its PYTHONPATH names (``-m`` puts the working directory first on the path)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        cwd = env.get("PYTHONPATH", str(ROOT))
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=cwd)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         out.seek(0)
@@ -54,10 +57,10 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, (lines[-1] if lines else "")[-60:]
 
 
-def stt_env(work: Path, extra: list[str]) -> dict[str, str]:
+def stt_env(work: Path, extra: list[str], root: Path = ROOT) -> dict[str, str]:
     """Embedded defaults: no model or engine named; caches in this bench's own folders."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STT_")}
-    env |= {"PYTHONPATH": str(ROOT), "STT_VAR_DIR": str(work / "var")}
+    env |= {"PYTHONPATH": str(root), "STT_VAR_DIR": str(work / "var")}
     env["STT_MODEL_CACHE_DIR"] = os.environ.get("STT_MODEL_CACHE_DIR", str(work / "models"))
     env |= dict(item.split("=", 1) for item in extra)
     return env
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for stt")
     parser.add_argument("--work", type=Path, help="keep caches here (default: a temp folder)")
+    parser.add_argument("--before", type=Path, help="another checkout's stt as a third side")
     args = parser.parse_args(argv)
     import soundfile as sf
 
@@ -79,26 +83,32 @@ def main(argv: list[str] | None = None) -> int:
         sf.write(wav, build_audio(args.seconds), 16_000, subtype="PCM_16")
         stt = [sys.executable, "-m", "stt_cli", "transcribe", str(wav)]
         sdk = [sys.executable, "-c", SDK_SCRIPT, str(wav)]
-        env = stt_env(work, args.env)
-        load = os.getloadavg()[0]
-        first, rss, _ = run(stt, env)
-        print(f"# stt first run (caches filled): {first:.1f} s, {rss:.0f} MB, load {load:.2f}")
-        sides: dict[str, list[float]] = {"sdk": [], "stt": []}
+        sides = {"sdk": (sdk, dict(os.environ)), "stt": (stt, stt_env(work, args.env))}
+        if args.before:
+            sides["before"] = (stt, stt_env(work / "before", args.env, args.before))
+        for side in [name for name in sides if name != "sdk"]:
+            load = os.getloadavg()[0]
+            first, rss, _ = run(*sides[side])
+            print(f"# {side} first run (caches filled): {first:.1f} s, {rss:.0f} MB, "
+                  f"load {load:.2f}")
+        walls: dict[str, list[float]] = {side: [] for side in sides}
         print("| round | side | wall s | peak RSS MB | load avg (1 min) |")
         print("| --- | --- | --- | --- | --- |")
         for round_ in range(1, args.rounds + 1):
-            for side, cmd, side_env in (("sdk", sdk, dict(os.environ)), ("stt", stt, env)):
+            for side, (cmd, side_env) in sides.items():
                 load = os.getloadavg()[0]
                 wall, rss, _tail = run(cmd, side_env)
-                sides[side].append(wall)
+                walls[side].append(wall)
                 print(f"| {round_} | {side} | {wall:.1f} | {rss:.0f} | {load:.2f} |", flush=True)
-    sdk_s, stt_s = statistics.median(sides["sdk"]), statistics.median(sides["stt"])
-    ratios = [a / b for a, b in zip(sides["sdk"], sides["stt"], strict=True)]
-    print(
-        f"# median: SDK {sdk_s:.1f} s, stt {stt_s:.1f} s: stt is {sdk_s / stt_s:.2f}x the SDK "
-        f"(per round {', '.join(f'{r:.2f}' for r in ratios)}); {args.seconds:g} s of audio; "
-        f"load average now {os.getloadavg()}"
-    )
+    sdk_s = statistics.median(walls["sdk"])
+    for side in [name for name in walls if name != "sdk"]:
+        ratios = [a / b for a, b in zip(walls["sdk"], walls[side], strict=True)]
+        print(
+            f"# median: SDK {sdk_s:.1f} s, {side} {statistics.median(walls[side]):.1f} s: "
+            f"{sdk_s / statistics.median(walls[side]):.2f}x the SDK (per round "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}); {args.seconds:g} s of audio"
+        )
+    print(f"# load average now {os.getloadavg()}")
     return 0
 
 

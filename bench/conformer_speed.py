@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         from bench.conformer_gate import main as gate_main
 
-        return gate_main(["--model", args.model])
+        return gate_main(["--model", args.model] if Path(args.model).is_dir() else [])
     if args.child:
         print(json.dumps(child(args.child, args.wav, args.model, args.threads)))
         return 0

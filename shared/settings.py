@@ -144,7 +144,8 @@ class Settings(BaseSettings):
     runtime: Literal["auto", "torch", "onnx"] = "auto"
     threads: int = Field(default=0, ge=0)  # CPU threads for the model; 0 = every usable core
     # Conformer CTC: how the chunk loop walks the features (engines/conformer/streams.py)
-    # and ONNX Runtime's graph optimisation level ("auto": measured on this CPU at first start).
+    # and ONNX Runtime's graph optimisation level ("auto": the fastest of the paths the accuracy
+    # gate admitted for this CPU family, engines/conformer/gate.json, timed at first start).
     conformer_layout: Literal["sdk", "wenet"] = "sdk"
     onnx_optimization: Literal["auto", "disable", "basic", "extended", "all"] = "auto"
 

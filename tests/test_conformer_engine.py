@@ -403,8 +403,9 @@ def test_auto_optimization_is_measured_once_then_read(
     from shared.settings import load_settings
 
     assert load_settings().onnx_optimization == "auto"
+    graphs = tmp_path / "onnx"
     first = ConformerEngine(
-        str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path
+        str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path, graph_dir=graphs
     )
     compute = first.info.compute or ""
     level = compute.split("optimization ", 1)[1].split(" ", 1)[0]
@@ -420,9 +421,13 @@ def test_auto_optimization_is_measured_once_then_read(
         opened.append(lvl)
         return real(model, providers, threads, lvl, *rest)
 
+    def no_rewrite(_model: object) -> None:
+        raise AssertionError("the kept rewritten graph was built again")
+
     monkeypatch.setattr("shared.speech.engines.conformer.engine.make_session", counting)
+    monkeypatch.setattr("shared.speech.engines.conformer.session.cache_glu_outputs", no_rewrite)
     again = ConformerEngine(
-        str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path
+        str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path, graph_dir=graphs
     )
     assert opened == [level] and f"optimization {level} (cached of " in (again.info.compute or "")
     chosen = ConformerEngine(str(conformer_model_dir), "cpu", optimization="basic")
