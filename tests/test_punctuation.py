@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import shutil
 from pathlib import Path
@@ -32,7 +33,7 @@ def test_shipped_files_match_the_card_checksums() -> None:
 
 
 def test_name_says_which_model(model: PunctuationModel) -> None:
-    assert model.name.startswith("vi-punct-1 (") and "MB)" in model.name
+    assert model.name.startswith("vi-punct-2 (") and "MB)" in model.name
 
 
 def test_places_sentence_start_and_end(model: PunctuationModel) -> None:
@@ -70,8 +71,18 @@ def test_empty_and_one_token(model: PunctuationModel) -> None:
 
 
 def test_long_monologue_keeps_every_token(model: PunctuationModel) -> None:
-    words = "hôm qua chúng tôi đã đến thành phố hồ chí minh để gặp các bạn và nói chuyện".split()
-    spoken = (words * 700)[:10_000]
+    sentences = [
+        "hôm qua chúng tôi đã đến thành phố hồ chí minh để gặp các bạn",
+        "ông ấy là giám đốc công ty từ năm ngoái",
+        "thời tiết hôm nay rất đẹp nên mọi người đi chơi công viên",
+        "chính phủ đã ban hành nghị định mới về giao thông",
+        "cô giáo dặn học sinh phải làm bài tập về nhà đầy đủ",
+    ]
+    rng = random.Random(5)
+    spoken: list[str] = []
+    while len(spoken) < 10_000:
+        spoken += rng.choice(sentences).split()
+    spoken = spoken[:10_000]
     out = model.restore(spoken)
     assert len(out) == 10_000
     assert [t.lower() for t in texts(out)] == spoken

@@ -29,12 +29,10 @@ NUM, UNK = "<num>", "<unk>"
 _SENTENCE_END = {".", "?", "!"}
 Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
-_CHUNK = 4096  # tokens per session call: bounds memory on a 30-minute monologue
-# What the tagger sees around token i: syllables i-4..i+4, and hashed bigrams and trigrams of
-# the syllables at these offsets. Training builds the same features with ``features_at``.
-UNIGRAMS = tuple(range(-4, 5))
-NGRAMS = ((-2, -1), (-1, 0), (0, 1), (1, 2), (2, 3), (-1, 0, 1), (0, 1, 2))
-REACH = 4
+# The tagger reads windows of WINDOW tokens; each token is taken from the window where it has
+# at least CONTEXT tokens on both sides (except at the stream's ends), BATCH windows per call,
+# so a 30-minute monologue costs bounded memory and every decision sees both directions.
+WINDOW, CONTEXT, BATCH = 128, 32, 32
 
 
 class PunctuationModelError(RuntimeError):
@@ -73,21 +71,6 @@ def apply_case(key: str, token: str, cls: int, lexicon: dict[str, str]) -> str:
     return token.upper() if cls == UPPER else token[:1].upper() + token[1:]
 
 
-def features_at(padded: Ids, positions: Ids, vocab: int, buckets: int) -> Ids:
-    """[len(positions), 16] feature ids; ``padded`` is the id stream with REACH zeros each side.
-
-    Unigrams index the vocabulary; n-grams are hashed into ``buckets`` rows after it.
-    """
-    at = positions + REACH
-    cols = [padded[at + o] for o in UNIGRAMS]
-    for slot, offsets in enumerate(NGRAMS):
-        h = np.full(len(at), slot + 1, dtype=np.int64)
-        for o in offsets:
-            h = (h * 1_000_003) ^ padded[at + o]  # wraps around in int64, deterministically
-        cols.append(vocab + h % buckets)
-    return np.stack(cols, axis=1)
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -113,7 +96,6 @@ class PunctuationModel:
         self._ids = {tok: i for i, tok in enumerate(vocab["tokens"]) if i}
         self._lexicon: dict[str, str] = vocab["lexicon"]
         self._vocab = len(vocab["tokens"])
-        self._buckets: int = vocab["buckets"]
         # Per-class offsets added to the heads' logits, set on training text after training.
         self._punct_bias = np.asarray(vocab.get("punct_bias", [0.0] * len(PUNCTS)), np.float32)
         self._case_bias = np.asarray(vocab.get("case_bias", [0.0] * 4), np.float32)
@@ -167,13 +149,31 @@ class PunctuationModel:
         return np.array([self._ids.get(model_key(t), unk) for t in tokens], dtype=np.int64)
 
     def logits(self, ids: Ids) -> tuple[Floats, Floats]:
-        """Punctuation and case logits, a chunk of tokens per session call."""
-        padded = np.pad(ids, REACH)
-        logits, case = [], []
-        for start in range(0, len(ids), _CHUNK):
-            positions = np.arange(start, min(start + _CHUNK, len(ids)))
-            feats = features_at(padded, positions, self._vocab, self._buckets)
-            p, c = self._session.run(None, {"features": feats})
-            logits.append(np.asarray(p, dtype=np.float32))
-            case.append(np.asarray(c, dtype=np.float32))
-        return np.concatenate(logits), np.concatenate(case)
+        """Punctuation and case logits per token, read from overlapping windows."""
+        starts, keep = _windows(len(ids))
+        punct: list[Floats] = []
+        case: list[Floats] = []
+        for first in range(0, len(starts), BATCH):
+            group = starts[first : first + BATCH]
+            width = min(WINDOW, len(ids))
+            batch = np.stack([ids[s : s + width] for s in group])
+            p, c = self._session.run(None, {"ids": batch})
+            for row, (lo, hi) in enumerate(keep[first : first + BATCH]):
+                start = group[row]
+                punct.append(np.asarray(p[row, lo - start : hi - start], dtype=np.float32))
+                case.append(np.asarray(c[row, lo - start : hi - start], dtype=np.float32))
+        return np.concatenate(punct), np.concatenate(case)
+
+
+def _windows(n: int) -> tuple[list[int], list[tuple[int, int]]]:
+    """Window starts, and the [lo, hi) stretch of the stream each window answers for."""
+    if n <= WINDOW:
+        return [0], [(0, n)]
+    step = WINDOW - 2 * CONTEXT
+    starts = list(range(0, n - WINDOW, step)) + [n - WINDOW]
+    keep, lo = [], 0
+    for i, start in enumerate(starts):
+        hi = n if i == len(starts) - 1 else start + WINDOW - CONTEXT
+        keep.append((lo, hi))
+        lo = hi
+    return starts, keep

@@ -20,7 +20,6 @@ from shared.text.punctuation import (
     TITLE,
     UNK,
     case_class,
-    features_at,
     model_key,
 )
 
@@ -76,14 +75,14 @@ def encode(docs: Iterable[list[Token]], tokens: list[str]) -> Encoded:
     return Encoded(*arr)
 
 
-def positions(data: Encoded, rare_repeat: int, rng: np.random.Generator) -> np.ndarray:
-    """One epoch of token positions: every token once, plus each token followed by '?' or '!'
-    repeated, because questions are rare in the training text and common in speech."""
+def windows(
+    data: Encoded, count: int, width: int, rare_share: float, rng: np.random.Generator
+) -> np.ndarray:
+    """[count, width] positions of running text; a share of the windows hold a token followed by
+    '?' or '!', because questions are rare in the training text and common in speech."""
     rare = np.flatnonzero(data.punct >= PUNCTS.index("?"))
-    return rng.permutation(np.concatenate([np.arange(len(data.ids)), np.repeat(rare, rare_repeat)]))
-
-
-def batch(data: Encoded, padded: np.ndarray, at: np.ndarray, buckets: int, vocab: int):
-    """Features and labels of the tokens at ``at`` (``padded``: the id stream, REACH zeros each
-    side, as the runtime pads its input)."""
-    return features_at(padded, at, vocab, buckets), data.punct[at], data.case[at]
+    n_rare = int(round(count * rare_share)) if len(rare) else 0
+    starts = rng.integers(0, len(data.ids) - width, count - n_rare)
+    around = rng.choice(rare, n_rare) - rng.integers(0, width, n_rare)
+    starts = np.clip(np.concatenate([starts, around]), 0, len(data.ids) - width)
+    return starts[:, None] + np.arange(width)[None, :]

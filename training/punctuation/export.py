@@ -14,26 +14,26 @@ from pathlib import Path
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-NAME = "vi-punct-1"
-ARCHITECTURE = "n-gram window MLP, int8"
+NAME = "vi-punct-2"
+ARCHITECTURE = "BiGRU tagger, int8"
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def export(model: torch.nn.Module, args: argparse.Namespace, slots: int) -> None:
+def export(model: torch.nn.Module, args: argparse.Namespace) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     fp32 = args.work / "model-fp32.onnx"
-    example = torch.zeros(3, slots, dtype=torch.int64)
+    example = torch.ones(2, 16, dtype=torch.int64)
     torch.onnx.export(
         model,
         (example,),
         str(fp32),
         dynamo=False,
-        input_names=["features"],
+        input_names=["ids"],
         output_names=["punct", "case"],
-        dynamic_axes={"features": {0: "tokens"}},
+        dynamic_axes={"ids": {0: "windows", 1: "tokens"}},
         opset_version=17,
     )
     quantize_dynamic(fp32, args.out / "model.onnx", weight_type=QuantType.QInt8)

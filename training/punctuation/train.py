@@ -21,11 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from shared.text.punctuation import NGRAMS, REACH, UNIGRAMS
-
 from .calibrate import calibrate
 from .card import write_card
-from .data import IGNORE, batch, build_vocab, encode, positions
+from .data import IGNORE, build_vocab, encode, windows
 from .export import export
 from .prepare import split
 
@@ -33,27 +31,25 @@ log = logging.getLogger("train")
 
 
 class Tagger(nn.Module):
-    """Embeddings of the syllables around a token and of hashed bigrams and trigrams, one hidden
-    layer, a punctuation head and a case head. A window model, not a BiLSTM or a convolution
-    stack: on this shared 2-core CPU those trained at 1-2.5 k tokens/s and a dilated CNN was still
-    far from fitting after 3 M tokens (period F1 0.25); this one sees the whole corpus in minutes.
-    """
+    """Syllable embeddings, a convolution over five neighbours, two bidirectional GRU layers and
+    two heads (punctuation after each token, its case). The GRUs see the whole window on both
+    sides: a sentence end is decided by how the next words begin as much as by the last ones.
+    An n-gram window tagger (four syllables either side) reached period F1 0.40 on the news
+    set; the dilated convolution stack that came before it underfit on a loaded machine."""
 
-    def __init__(self, rows: int, dim: int, slots: int, hidden: int) -> None:
+    def __init__(self, rows: int, dim: int, hidden: int) -> None:
         super().__init__()
-        self.emb = nn.Embedding(rows, dim, padding_idx=0, sparse=True)
-        self.hidden = nn.Sequential(
-            nn.Linear(slots * dim, hidden),
-            nn.ReLU(),
-            nn.Dropout(0.1),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-        )
-        self.punct = nn.Linear(hidden, 5)
-        self.case = nn.Linear(hidden, 4)
+        self.emb = nn.Embedding(rows, dim, padding_idx=0)
+        self.conv = nn.Conv1d(dim, dim, 5, padding=2)
+        self.gru = nn.GRU(dim, hidden, num_layers=2, bidirectional=True, batch_first=True)
+        self.drop = nn.Dropout(0.1)
+        self.punct = nn.Linear(2 * hidden, 5)
+        self.case = nn.Linear(2 * hidden, 4)
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.hidden(self.emb(features).flatten(1))
+    def forward(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.emb(ids)
+        x = x + torch.nn.functional.gelu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        h = self.drop(self.gru(x)[0])
         return self.punct(h), self.case(h)
 
 
@@ -65,58 +61,41 @@ def train(args: argparse.Namespace) -> None:
     tokens, lexicon = build_vocab(docs, args.vocab, args.lexicon_min)
     data = encode(docs, tokens)
     del docs
-    padded = np.pad(data.ids, REACH)
     log.info(
         "train stream %d tokens, vocab %d, lexicon %d", len(data.ids), len(tokens), len(lexicon)
     )
-    slots = len(UNIGRAMS) + len(NGRAMS)
-    model = Tagger(len(tokens) + args.buckets, args.emb, slots, args.hidden)
-    # Sparse updates for the embedding rows a batch touches; dense Adam for the rest.
-    dense = [p for n, p in model.named_parameters() if not n.startswith("emb.")]
-    opts = [
-        torch.optim.SparseAdam(list(model.emb.parameters()), lr=args.lr),
-        torch.optim.AdamW(dense, lr=args.lr, weight_decay=0.01),
-    ]
-    scheds = [
-        torch.optim.lr_scheduler.OneCycleLR(o, args.lr, total_steps=args.steps, pct_start=0.05)
-        for o in opts
-    ]
+    model = Tagger(len(tokens), args.emb, args.hidden)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, args.lr, total_steps=args.steps, pct_start=0.05
+    )
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
-    order = np.empty(0, dtype=np.int64)
     began = time.monotonic()
+    model.train()
     for step in range(1, args.steps + 1):
-        if len(order) < args.batch:
-            order = positions(data, args.rare_repeat, rng)
-        rows = batch(data, padded, order[: args.batch], args.buckets, len(tokens))
-        order = order[args.batch :]
-        feats, punct, case = (torch.from_numpy(a) for a in rows)
-        p_logits, c_logits = model(feats)
-        loss = loss_fn(p_logits, punct) + loss_fn(c_logits, case)
-        for opt in opts:
-            opt.zero_grad()
+        at = windows(data, args.batch, args.window, args.rare_share, rng)
+        ids, punct, case = (torch.from_numpy(a[at]) for a in (data.ids, data.punct, data.case))
+        p_logits, c_logits = model(ids)
+        loss = loss_fn(p_logits.reshape(-1, 5), punct.reshape(-1))
+        loss = loss + loss_fn(c_logits.reshape(-1, 4), case.reshape(-1))
+        opt.zero_grad()
         loss.backward()
-        for opt, sched in zip(opts, scheds, strict=True):
-            opt.step()
-            sched.step()
-        if step % 200 == 0 or step in (10, args.steps):
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step in (10, args.steps):
             spent = time.monotonic() - began
-            rate = step * args.batch / spent
-            log.info(
-                "step %d/%d loss %.4f  %.0f tok/s  %.0f s",
-                step,
-                args.steps,
-                loss.item(),
-                rate,
-                spent,
-            )
+            rate = step * args.batch * args.window / spent
+            log.info("step %d/%d loss %.4f  %.0f tok/s  %.0f s", step, args.steps, loss.item(),
+                     rate, spent)
     model.eval()
     args.work.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), args.work / "model.pt")  # to re-export without retraining
     args.out.mkdir(parents=True, exist_ok=True)
-    vocab = {"tokens": tokens, "lexicon": lexicon, "buckets": args.buckets}
+    vocab = {"tokens": tokens, "lexicon": lexicon}
     (args.out / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
     minutes = (time.monotonic() - began) / 60
-    export(model, args, slots)
+    export(model, args)
     log.info("logit offsets %s", calibrate(args.out, args.data, args.seed))
     write_card(args, minutes)
 
@@ -128,14 +107,14 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--work", type=Path, default=Path("var/punct"), help="fp32 export")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--vocab", type=int, default=32000)
-    parser.add_argument("--buckets", type=int, default=1 << 18, help="hashed n-gram rows")
     parser.add_argument("--lexicon-min", type=int, default=5)
-    parser.add_argument("--emb", type=int, default=32)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=4096, help="tokens per step")
-    parser.add_argument("--steps", type=int, default=2800)
-    parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--rare-repeat", type=int, default=10)
+    parser.add_argument("--emb", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=192)
+    parser.add_argument("--batch", type=int, default=32, help="windows per step")
+    parser.add_argument("--window", type=int, default=128, help="tokens per window")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--rare-share", type=float, default=0.1, help="windows around a ? or !")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-limit", type=int, default=0, help="tokens per test set; 0: all")
     return parser
