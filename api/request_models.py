@@ -53,6 +53,15 @@ def read(func: Callable[..., Any], sent: Any) -> BeforeValidator:
     return BeforeValidator(func, json_schema_input_type=sent)
 
 
+# The written-transcript switches, as JSON sends them (the form's text variant is in JobUpload).
+Punctuate = Annotated[
+    bool | None, read(rule.flag("punctuate"), bool | None), Field(description=PUNCTUATE)
+]
+FormatText = Annotated[
+    bool | None, read(rule.flag("format_text"), bool | None), Field(description=FORMAT_TEXT)
+]
+
+
 # A submission to POST /v1/jobs or /wav2vec2, as the JSON body sends it (docstrings of the
 # models are their schemas' public descriptions).
 class JobRequest(SpeakerFields):
@@ -78,12 +87,8 @@ class JobRequest(SpeakerFields):
     ] = None
     hotword_weight: Annotated[float | None, read(rule.hotword_weight, Weight)] = None
     language: Annotated[str | None, read(rule.language, str | None)] = None
-    punctuate: Annotated[
-        bool | None, read(rule.flag("punctuate"), bool | None), Field(description=PUNCTUATE)
-    ] = None
-    format_text: Annotated[
-        bool | None, read(rule.flag("format_text"), bool | None), Field(description=FORMAT_TEXT)
-    ] = None
+    punctuate: Punctuate = None
+    format_text: FormatText = None
     audio_path: Annotated[
         str | None, read(rule.text_or_none, str | None), Field(description=AUDIO_PATH)
     ] = None
@@ -142,12 +147,8 @@ class BatchRequest(SpeakerFields):
     hotwords: SkipJsonSchema[Annotated[list[str] | None, read(rule.hotwords, Any)]] = None
     hotword_weight: SkipJsonSchema[Annotated[float | None, read(rule.hotword_weight, Any)]] = None
     language: SkipJsonSchema[Annotated[str | None, read(rule.language, Any)]] = None
-    punctuate: Annotated[
-        bool | None, read(rule.flag("punctuate"), bool | None), Field(description=PUNCTUATE)
-    ] = None
-    format_text: Annotated[
-        bool | None, read(rule.flag("format_text"), bool | None), Field(description=FORMAT_TEXT)
-    ] = None
+    punctuate: Punctuate = None
+    format_text: FormatText = None
     paths: Annotated[list[Any], read(rule.paths, PathList)]
 
     @model_validator(mode="before")
