@@ -30,11 +30,10 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.text.numbers import NumberWriter  # noqa: E402
-
 from bench.accuracy import TERMINAL, Row, joined, read_manifest  # noqa: E402
 from bench.conformer_speed import RATE, build_audio, cpu_line  # noqa: E402
 from shared.speech.textnorm import normalize  # noqa: E402
+from shared.text.numbers import NumberWriter  # noqa: E402
 
 MANIFEST = Path(__file__).resolve().parents[2] / "shared/data/vi-speech/manifest.tsv"
 Texts = tuple[str, str]  # (written, spoken)
