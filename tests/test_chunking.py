@@ -8,6 +8,7 @@ block sizes are cheap) and with real silero-vad over real Vietnamese clips joine
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -274,3 +275,58 @@ def test_keep_between_without_words() -> None:
     res = ChunkResult("a b", [Segment("a", 0.0, 1.0), Segment("b", 2.0, 3.0)])
     assert keep_between(res, 1.5, 10.0).text == "b"
     assert keep_between(ChunkResult("only text"), 0.0, 1.0).text == "only text"
+
+
+# --- silero without torch -----------------------------------------------------------------------
+
+
+def test_sequence_spans_equal_silero_own(detector: SpeechDetector) -> None:
+    """Our torch-free run of silero's sequence model gives silero's spans, sample for sample,
+    on every labelled clip (clean, noisy, telephone-like), with the service's parameters."""
+    import silero_vad
+
+    assert detector.backend == "onnx-sequence"
+    model = silero_vad.load_silero_vad(sequence=True)
+    checked = 0
+    for path in sorted(CLIPS.glob("*.wav")):
+        clip = sf.read(path, dtype="float32")[0]
+        if clip.ndim != 1 or sf.info(path).samplerate != SR:
+            continue
+        theirs = silero_vad.get_speech_timestamps_sequence(
+            clip, model, min_speech_duration_ms=250, min_silence_duration_ms=100,
+            speech_pad_ms=30,
+        )
+        ours = detector.speech_spans(clip)
+        assert [(s / SR, e / SR) for s, e in ((t["start"], t["end"]) for t in theirs)] == ours
+        checked += 1
+    assert checked >= 10
+
+
+def test_conformer_transcription_never_imports_torch(
+    tmp_path: Path, conformer_model_dir: Path
+) -> None:
+    """The Conformer runs in ONNX Runtime, and so does the VAD: a `stt transcribe` must not
+    pay torch's import (about a second of every run) for nothing."""
+    import subprocess
+    import sys
+
+    clip = CLIPS / "vivos_VIVOSDEV01_R044.wav"
+    probe = (
+        "import sys\n"
+        "from stt_cli.main import main\n"
+        f"rc = main(['transcribe', {str(clip)!r}])\n"
+        "print('torch' in sys.modules, rc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STT_")}
+    env |= {
+        "STT_ENGINE": "conformer",
+        "STT_MODEL": str(conformer_model_dir),
+        "STT_VAR_DIR": str(tmp_path),
+        "STT_ONNX_OPTIMIZATION": "basic",  # one path: nothing to measure at start-up
+        "STT_PRECISION": "fp32",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False 0", out.stdout[-2000:]

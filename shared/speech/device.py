@@ -10,12 +10,24 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from shared.errors import ErrorCode, SttError
 
-_PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+if TYPE_CHECKING:
+    import torch
+
+# torch's dtype attribute per precision name; torch itself is imported only where a device or
+# dtype is resolved, because the ONNX Runtime engines (the Conformer) never need it and its
+# import is a second of every `stt transcribe`.
+_PRECISIONS = {"fp32": None, "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _dtype(name: str) -> torch.dtype | None:
+    import torch
+
+    attr = _PRECISIONS[name]
+    return None if attr is None else getattr(torch, attr)
 
 
 class DeviceConfigError(SttError, ValueError):
@@ -35,6 +47,8 @@ def resolve_device(spec: str) -> torch.device:
     Asking for CUDA explicitly never silently falls back to CPU: an operator who set
     ``STT_DEVICE=cuda`` wants to know the GPU is missing, not find jobs ten times slower.
     """
+    import torch
+
     value = spec.strip().lower()
     if value == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -69,6 +83,8 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
     turn it off and get the exact fp32 baseline set ``STT_PRECISION=fp32``. ``fp16`` needs
     CUDA (CPU fp16 kernels are slow), so it is refused on CPU.
     """
+    import torch
+
     value = spec.strip().lower()
     if value == "auto":
         if device.type == "cuda":
@@ -80,7 +96,7 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype | None:
         )
     if value == "fp16" and device.type != "cuda":
         raise DeviceConfigError("STT_PRECISION=fp16 needs a CUDA device; on CPU use bf16 or fp32")
-    return _PRECISIONS[value]
+    return _dtype(value)
 
 
 # What each wav2vec2 component may run on a CPU, the more exact paths first (a timing tie goes
@@ -108,7 +124,7 @@ class ComputePlan:
     @staticmethod
     def dtype_of(path: str) -> torch.dtype | None:
         """torch's autocast dtype for a torch path; ``None`` is plain fp32."""
-        return _PRECISIONS[path.split("-", 1)[1]]
+        return _dtype(path.split("-", 1)[1])
 
     @property
     def whole_torch(self) -> bool:
@@ -201,7 +217,7 @@ def _refuse_off_cpu_paths(kind: str, value: str, device: torch.device) -> None:
 
 
 def _dtype_name(dtype: torch.dtype | None) -> str:
-    return next(name for name, known in _PRECISIONS.items() if known == dtype)
+    return next(name for name in _PRECISIONS if _dtype(name) == dtype)
 
 
 def cpu_threads(setting: int = 0) -> int:

@@ -4,30 +4,82 @@ The chunker needs to know where the pauses are so it can cut long recordings bet
 silero-vad ships its weights in the wheel, so nothing is downloaded. The preferred backend is
 the batched ("sequence") ONNX model: it runs a whole window in a few ONNX calls on one
 onnxruntime thread (about 0.1 s per minute of audio on a 2-core CPU) and never touches torch's
-thread pool, which belongs to the ASR engine. The TorchScript model is the fallback for
+thread pool, which belongs to the ASR engine. It is run here straight from the wheel's file,
+without importing the ``silero_vad`` package: that package imports torch, a second of start-up
+that the ONNX Runtime engines otherwise never pay. The TorchScript model is the fallback for
 installs without onnxruntime or an older silero-vad; it runs with one torch thread and gives the
 thread count back afterwards.
 
 Importing ``silero_vad`` calls ``torch.set_num_threads(1)`` as a side effect; that would silently
-slow the engine down, so the import happens here, once, with the thread count restored.
+slow the engine down, so that import happens here, once, with the thread count restored.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
+from shared.speech.silero_spans import SpanRule, spans_from_probs
 
 _lock = threading.Lock()
+SEQUENCE_MODEL = "silero_vad_16k_sequence.onnx"
+
+
+def sequence_model_path() -> Path:
+    """The wheel's sequence model, found without running the package's torch-importing init."""
+    spec = importlib.util.find_spec("silero_vad")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("silero-vad is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / SEQUENCE_MODEL
+    if not path.is_file():
+        raise ImportError(f"this silero-vad has no {SEQUENCE_MODEL}")
+    return path
+
+
+class SileroSequence:
+    """silero's sequence model in ONNX Runtime: one call per 512 frames (16 s), LSTM state
+    carried between calls, each frame prefixed with the last 64 samples of the one before."""
+
+    FRAME, CONTEXT, BLOCK = 512, 64, 512
+
+    def __init__(self, path: Path) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = 1
+        self.session = ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def probabilities(self, audio: Float32Array) -> Float32Array:
+        frames = -(-audio.size // self.FRAME)
+        padded = np.zeros(frames * self.FRAME + self.CONTEXT, dtype=np.float32)
+        padded[self.CONTEXT : self.CONTEXT + audio.size] = audio
+        state = [np.zeros((1, 1, 128), dtype=np.float32) for _ in range(2)]
+        out = []
+        for first in range(0, frames, self.BLOCK):
+            count = min(self.BLOCK, frames - first)
+            at = (first + np.arange(count))[:, None] * self.FRAME + np.arange(
+                self.FRAME + self.CONTEXT
+            )
+            probs, state[0], state[1] = self.session.run(
+                ["speech_probs", "hn", "cn"], {"input": padded[at], "h": state[0], "c": state[1]}
+            )
+            out.append(np.asarray(probs).reshape(-1))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
 def _import_silero() -> Any:
     """Import silero_vad without letting it change torch's global thread count."""
+    import torch
+
     threads = torch.get_num_threads()
     try:
         import silero_vad
@@ -60,15 +112,16 @@ class SpeechDetector:
         self.backend, self._model, self._timestamps = self._load(prefer_onnx)
 
     @staticmethod
-    def _load(prefer_onnx: bool) -> tuple[str, Any, Callable[..., list[dict[str, int]]]]:
+    def _load(prefer_onnx: bool) -> tuple[str, Any, Callable[..., list[dict[str, int]]] | None]:
         with _lock:
-            silero = _import_silero()
             if prefer_onnx:
                 try:
-                    model = silero.load_silero_vad(sequence=True)
-                    return "onnx-sequence", model, silero.get_speech_timestamps_sequence
-                except (ImportError, AttributeError, TypeError, OSError):
+                    return "onnx-sequence", SileroSequence(sequence_model_path()), None
+                except (ImportError, OSError):
                     pass  # no onnxruntime or an older silero-vad: use TorchScript below
+            import torch
+
+            silero = _import_silero()
             threads = torch.get_num_threads()
             try:
                 model = silero.load_silero_vad()
@@ -76,9 +129,7 @@ class SpeechDetector:
                 torch.set_num_threads(threads)
             return "jit", model, silero.get_speech_timestamps
 
-    def speech_spans(
-        self, audio: Float32Array, offset_s: float = 0.0
-    ) -> list[tuple[float, float]]:
+    def speech_spans(self, audio: Float32Array, offset_s: float = 0.0) -> list[tuple[float, float]]:
         """Return ``(start_s, end_s)`` speech spans, shifted by ``offset_s`` to global time.
 
         Each call is independent (model state is reset), so callers should start windows in
@@ -95,16 +146,23 @@ class SpeechDetector:
             "speech_pad_ms": self.speech_pad_ms,
         }
         with _lock:  # the model objects carry state between frames: one caller at a time
-            if self.backend == "jit":
-                stamps = self._run_jit(samples, kwargs)
+            if self._timestamps is not None:  # TorchScript
+                stamps = [(s["start"], s["end"]) for s in self._run_jit(samples, kwargs)]
             else:
-                stamps = self._timestamps(samples, self._model, **kwargs)
-        return [
-            (offset_s + s["start"] / SAMPLE_RATE, offset_s + s["end"] / SAMPLE_RATE) for s in stamps
-        ]
+                stamps = spans_from_probs(
+                    self._model.probabilities(samples), samples.size, self.rule
+                )
+        return [(offset_s + s / SAMPLE_RATE, offset_s + e / SAMPLE_RATE) for s, e in stamps]
+
+    @property
+    def rule(self) -> SpanRule:
+        return SpanRule(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms)
 
     def _run_jit(self, samples: Float32Array, kwargs: dict[str, Any]) -> list[dict[str, int]]:
         """Run TorchScript silero on one thread (it is a tiny model), then restore the pool."""
+        import torch
+
+        assert self._timestamps is not None
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
