@@ -3,10 +3,10 @@
 Three voices in the shared data, grouped by listening and by CAM++ similarity (0.7-0.9 within a
 group, 0.3-0.5 across): V (the VIVOS DEV01 reader, 9 clips), F (the FPT clips, 5) and C (the
 two 510_cbsk clips). Clips are cut into phrases at their pauses and each phrase trimmed to its
-speech (frames within 35 dB of its peak), so the reference turns are where the voice is; turns
-alternate with short pauses, as in a call. The
-same tracks make a mono mix, an 8 kHz telephone version, or a two-channel call where each
-channel also carries the other party faintly (leakage).
+speech (frames within 35 dB of its peak and 15 dB over its noise floor), so the reference turns
+are where the voice is; turns alternate with short pauses, as in a call. The same tracks make a
+mono mix, an 8 kHz telephone version, or a two-channel call where each channel also carries the
+other party faintly (leakage).
 """
 
 from __future__ import annotations
@@ -61,10 +61,16 @@ def _frame_db(audio: np.ndarray) -> np.ndarray:
     return 10 * np.log10(power / power.max())
 
 
-def phrases(audio: np.ndarray, floor_db: float = -35.0, pause: int = 8) -> list[np.ndarray]:
-    """A clip cut at its pauses (``pause`` frames of 20 ms below ``floor_db``), each phrase
-    trimmed to its speech; phrases under 0.8 s stay joined to their neighbour."""
-    loud = _frame_db(audio) > floor_db
+def phrases(
+    audio: np.ndarray, floor_db: float = -35.0, pause: int = 8, above_noise_db: float = 15.0
+) -> list[np.ndarray]:
+    """A clip cut at its pauses (``pause`` frames of 20 ms that are not speech), each phrase
+    trimmed to its speech; phrases under 0.8 s stay joined to their neighbour. A frame is
+    speech when it is within ``floor_db`` of the peak and ``above_noise_db`` over the clip's
+    noise floor (its 10th-percentile frame): the VIVOS recordings' room noise sits near -35 dB
+    of their peak, and a peak-relative floor alone counted up to a second of it as speech."""
+    db = _frame_db(audio)
+    loud = (db > floor_db) & (db > np.percentile(db, 10) + above_noise_db)
     if not loud.any():
         return []
     pieces: list[tuple[int, int]] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-NAME = "vi-punct-2"
+NAME = "vi-punct-3"
 ARCHITECTURE = "BiGRU tagger, int8"
 
 
