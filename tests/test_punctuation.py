@@ -33,7 +33,7 @@ def test_shipped_files_match_the_card_checksums() -> None:
 
 
 def test_name_says_which_model(model: PunctuationModel) -> None:
-    assert model.name.startswith("vi-punct-2 (") and "MB)" in model.name
+    assert model.name.startswith("vi-punct-3 (") and "MB)" in model.name
 
 
 def test_places_sentence_start_and_end(model: PunctuationModel) -> None:
