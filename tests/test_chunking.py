@@ -330,3 +330,17 @@ def test_conformer_transcription_never_imports_torch(
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False 0", out.stdout[-2000:]
+
+
+def test_torchscript_fallback_finds_the_same_speech(detector: SpeechDetector) -> None:
+    """Installs without onnxruntime fall back to silero's TorchScript model: same spans within a
+    frame, and torch's thread pool handed back as it was."""
+    jit = SpeechDetector(prefer_onnx=False)
+    assert jit.backend == "jit"
+    threads = torch.get_num_threads()
+    clip = sf.read(CLIPS / "vivos_VIVOSDEV01_R044.wav", dtype="float32")[0]
+    ours, theirs = detector.speech_spans(clip), jit.speech_spans(clip)
+    assert len(ours) == len(theirs) > 0
+    for (s1, e1), (s2, e2) in zip(ours, theirs, strict=True):
+        assert abs(s1 - s2) <= 0.04 and abs(e1 - e2) <= 0.04
+    assert torch.get_num_threads() == threads

@@ -138,16 +138,9 @@ class SpeechDetector:
         samples = np.ascontiguousarray(audio, dtype=np.float32).reshape(-1)
         if samples.size < 512:  # shorter than one silero frame: nothing to decide on
             return []
-        kwargs: dict[str, Any] = {
-            "threshold": self.threshold,
-            "sampling_rate": SAMPLE_RATE,
-            "min_speech_duration_ms": self.min_speech_ms,
-            "min_silence_duration_ms": self.min_silence_ms,
-            "speech_pad_ms": self.speech_pad_ms,
-        }
         with _lock:  # the model objects carry state between frames: one caller at a time
             if self._timestamps is not None:  # TorchScript
-                stamps = [(s["start"], s["end"]) for s in self._run_jit(samples, kwargs)]
+                stamps = [(s["start"], s["end"]) for s in self._run_jit(samples)]
             else:
                 stamps = spans_from_probs(
                     self._model.probabilities(samples), samples.size, self.rule
@@ -158,16 +151,25 @@ class SpeechDetector:
     def rule(self) -> SpanRule:
         return SpanRule(self.threshold, self.min_speech_ms, self.min_silence_ms, self.speech_pad_ms)
 
-    def _run_jit(self, samples: Float32Array, kwargs: dict[str, Any]) -> list[dict[str, int]]:
+    def _run_jit(self, samples: Float32Array) -> list[dict[str, int]]:
         """Run TorchScript silero on one thread (it is a tiny model), then restore the pool."""
         import torch
 
         assert self._timestamps is not None
+        rule = self.rule
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                return self._timestamps(torch.from_numpy(samples), self._model, **kwargs)
+                return self._timestamps(
+                    torch.from_numpy(samples),
+                    self._model,
+                    threshold=rule.threshold,
+                    sampling_rate=SAMPLE_RATE,
+                    min_speech_duration_ms=rule.min_speech_ms,
+                    min_silence_duration_ms=rule.min_silence_ms,
+                    speech_pad_ms=rule.speech_pad_ms,
+                )
         finally:
             torch.set_num_threads(threads)
 
