@@ -81,7 +81,7 @@ that allows it, and a pre-trained encoder small enough for a CPU, are what would
 
 
 def write_card(
-    args: argparse.Namespace, minutes: float, passes: float = 0.0, train_tokens: int = 0
+    args: argparse.Namespace, minutes: float, passes: float, train_tokens: int
 ) -> None:
     model = PunctuationModel.load(args.out)
     parts = split(args.data, args.seed)
