@@ -256,3 +256,39 @@ def test_both_parties_talking_at_once_are_both_kept():
     loud = {v: _frame_db(t) > _frame_db(t).max() - 30 for v, t in tracks.items()}
     both = loud[v0] & loud[v1]
     assert both.sum() > 20 and keep[: len(both)][both].all(axis=1).mean() > 0.9
+
+
+def test_telephone_band_is_told_from_wideband_speech(tmp_path):
+    """A real 8 kHz call and the same conversation sent down a phone line are band-limited;
+    wideband clips, even muffled ones, are not (their features stay as they were)."""
+    from scipy.signal import resample_poly
+
+    from shared.speech.audio import iter_decoded
+    from shared.speech.speakers.fbank import fbank, is_telephone_band
+    from tests.conversations import SHARED
+
+    call = SHARED / "vi-unlabelled" / "test1.wav"
+    assert is_telephone_band(np.concatenate(list(iter_decoded(call, 600.0))))
+    wide = conversation("VF", 6, seed=3).mono
+    assert not is_telephone_band(wide)
+    sf.write(tmp_path / "tel.wav", resample_poly(wide, 1, 2).astype(np.float32), 8000)
+    narrow = np.concatenate(list(iter_decoded(tmp_path / "tel.wav", 600.0)))
+    assert is_telephone_band(narrow)
+    feats = fbank(narrow[:32000], telephone=True)
+    assert not feats[:, -15:].any() and feats[:, :50].any()
+
+
+def test_diarization_of_a_telephone_conversation_keeps_both_voices(speaker_cache, tmp_path):
+    """Down the 8 kHz band two voices' windows look more alike; both must still be found."""
+    from scipy.signal import resample_poly
+
+    from shared.speech.audio import iter_decoded
+    from shared.speech.speakers.diarizer import Diarizer
+    from shared.speech.speakers.weights import ensure_campplus
+    from shared.speech.vad import default_detector
+
+    diarizer = Diarizer.load(ensure_campplus(speaker_cache), default_detector())
+    conv = conversation("VF", 14, seed=0)
+    sf.write(tmp_path / "tel.wav", resample_poly(conv.mono, 1, 2).astype(np.float32), 8000)
+    narrow = np.concatenate(list(iter_decoded(tmp_path / "tel.wav", 600.0)))
+    assert diarizer.diarize(narrow, 1, 20).speakers == 2

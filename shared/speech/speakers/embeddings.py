@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
-from shared.speech.speakers.fbank import fbank
+from shared.speech.speakers.fbank import fbank, is_telephone_band
 
 WINDOW_S = 1.5
 SHIFT_S = 0.6
@@ -48,7 +48,10 @@ class Embedder:
         )
 
     def embed(self, audio: Float32Array, spans: list[Window]) -> Float32Array:
-        feats = [fbank(audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)]) for s, e in spans]
+        telephone = is_telephone_band(audio)  # one decision per recording, not per window
+        feats = [
+            fbank(audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)], telephone) for s, e in spans
+        ]
         out = [self._batch(feats[i : i + BATCH]) for i in range(0, len(feats), BATCH)]
         return np.concatenate(out) if out else np.zeros((0, 192), np.float32)
 

