@@ -14,9 +14,12 @@ import pytest
 import soundfile as sf
 
 from shared.speech.engines.base import SAMPLE_RATE
+from shared.webhook_signing import verify
 from tests.conftest import Stack, make_stack, start_worker, stop_worker, wait_for_worker
 from tests.conversations import Conversation, conversation
 from tests.test_e2e import submit_file, wait_job
+from tests.test_webhooks import NEW_SECRET, WEBHOOK_ENV
+from tests.webhook_receivers import Receiver
 
 
 def _running(stack: Stack, log: Path) -> Iterator[object]:
@@ -33,7 +36,9 @@ def _running(stack: Stack, log: Path) -> Iterator[object]:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, tiny_model_dir, speaker_cache) -> Iterator[object]:
     root = tmp_path_factory.mktemp("speakers-stack")
-    stack = make_stack("sqlite", root, tiny_model_dir, STT_MODEL_CACHE_DIR=str(speaker_cache))
+    stack = make_stack(
+        "sqlite", root, tiny_model_dir, STT_MODEL_CACHE_DIR=str(speaker_cache), **WEBHOOK_ENV
+    )
     yield from _running(stack, root / "worker.log")
 
 
@@ -76,6 +81,23 @@ def test_a_two_channel_call_is_transcribed_per_channel(client, call, tmp_path):
     ) or "<v customer>" in client.get(f"/v1/jobs/{job['id']}/transcript?format=vtt").get_data(
         as_text=True
     )
+
+
+def test_a_call_s_webhook_carries_who_said_what(client, call, tmp_path):
+    """A support-log system fed by webhooks gets the turns, not one run-together text."""
+    hook = Receiver().start()
+    try:
+        path = _wav(tmp_path / "hooked.wav", call.call(-25))
+        job = _done(client, path, channel_names="agent,customer", callback_url=hook.url)
+        [got] = hook.wait_for(1, timeout=60)
+    finally:
+        hook.stop()
+    data = verify(got.headers, got.body, NEW_SECRET)["data"]
+    doc = _document(client, job)
+    assert data["speakers"] == job["speakers"]
+    assert [u["text"] for u in data["utterances"]] == [u["text"] for u in doc["utterances"]]
+    assert {u["speaker"] for u in data["utterances"]} <= {"agent", "customer"}
+    assert all("words" not in u and u["channel"] in (0, 1) for u in data["utterances"])
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from shared.settings import Settings
+from shared.speech.formats import has_speakers, segments_from_json, utterance_dict, utterances
 from shared.store.tables import Job, JobStatus, utcnow
 
 
@@ -34,8 +35,24 @@ def build_payload(job: Job, event_type: str, settings: Settings) -> dict[str, An
     }
     if job.callback_payload != "thin":
         data["transcript"] = job.transcript if event_type == JobStatus.COMPLETED else None
+        if event_type == JobStatus.COMPLETED:
+            data.update(speaker_turns(job.result or {}))
     stamp = job.finished_at or utcnow()
     return {"type": f"job.{event_type}", "timestamp": stamp.isoformat(), "data": data}
+
+
+def speaker_turns(result: dict[str, Any]) -> dict[str, Any]:
+    """Who said what, for a call log: how speakers were found and each turn's written text.
+    The words with their times stay behind the transcript link: a long call's word list would
+    make every delivery large, and a log keeps turns."""
+    out: dict[str, Any] = {}
+    if result.get("speakers") is not None:
+        out["speakers"] = result["speakers"]
+    segments = segments_from_json(result.get("segments", []))
+    if has_speakers(segments):
+        turns = (utterance_dict(group) for group in utterances(segments))
+        out["utterances"] = [{k: v for k, v in u.items() if k != "words"} for u in turns]
+    return out
 
 
 def payload_body(payload: dict[str, Any]) -> bytes:

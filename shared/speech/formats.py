@@ -187,7 +187,7 @@ def to_dict(
         "segments": [_segment_dict(s) for s in segments],
     }
     if has_speakers(segments):
-        document["utterances"] = [_utterance_dict(u) for u in utterances(segments)]
+        document["utterances"] = [utterance_dict(u) for u in utterances(segments)]
     if speakers is not None:
         document["speakers"] = speakers
     return document
@@ -208,7 +208,7 @@ def utterances(segments: Sequence[Segment]) -> list[list[Segment]]:
     return out
 
 
-def _utterance_dict(group: list[Segment]) -> dict[str, object]:
+def utterance_dict(group: list[Segment]) -> dict[str, object]:
     first = group[0]
     words = [w for s in group for w in s.words]
     return {
