@@ -72,12 +72,9 @@ def redeliver(session: Session, job: Job, now: datetime | None = None) -> int:
         )
         return latest.id
     row = WebhookDelivery(
-        event_id=eid,
-        job_id=job.id,
-        event_type=job.status,
+        event_id=eid, job_id=job.id, event_type=job.status,
         attempt=latest.attempt + 1 if latest else 1,
-        state=DeliveryState.PENDING,
-        next_attempt_at=now,
+        state=DeliveryState.PENDING, next_attempt_at=now,
     )
     session.add(row)
     session.flush()
@@ -126,7 +123,7 @@ def claim_due(session: Session, now: datetime, lease_s: float) -> list[int]:
             session,
             update(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id, _due(now, lease_s))
-            .values(enqueued_at=now),
+            .values(enqueued_at=now)
         )
         if hit:
             claimed.append(delivery_id)
@@ -160,7 +157,7 @@ def claim_for_sending(
             WebhookDelivery.state == DeliveryState.PENDING,
             or_(WebhookDelivery.sending_until.is_(None), WebhookDelivery.sending_until <= now),
         )
-        .values(claim_token=token, sending_until=now + timedelta(seconds=send_lease_s(settings))),
+        .values(claim_token=token, sending_until=now + timedelta(seconds=send_lease_s(settings)))
     )
     if not taken:
         return None
@@ -168,18 +165,14 @@ def claim_for_sending(
     job = session.get(Job, row.job_id)
     body = payload_body(build_payload(job, row.event_type, settings)) if job else None
     return Claim(
-        delivery_id,
-        token,
-        row.event_id,
-        row.event_type,
-        row.job_id,
-        row.attempt,
-        job.callback_url if job else None,
-        body,
+        delivery_id, token, row.event_id, row.event_type, row.job_id, row.attempt,
+        job.callback_url if job else None, body,
     )
 
 
-def record_outcome(session: Session, claim: Claim, result: AttemptResult, outcome: Outcome) -> bool:
+def record_outcome(
+    session: Session, claim: Claim, result: AttemptResult, outcome: Outcome
+) -> bool:
     """Write the attempt's result once (only while the claim is ours) and queue the next one."""
     error = result.error[:ERROR_CHARS] if result.error else None
     done = rowcount(
@@ -191,23 +184,16 @@ def record_outcome(session: Session, claim: Claim, result: AttemptResult, outcom
             WebhookDelivery.claim_token == claim.token,
         )
         .values(
-            state=outcome.state,
-            attempted_at=result.started_at,
-            status_code=result.status_code,
-            latency_ms=result.latency_ms,
-            error=error,
-            next_attempt_at=outcome.next_attempt_at,
+            state=outcome.state, attempted_at=result.started_at, status_code=result.status_code,
+            latency_ms=result.latency_ms, error=error, next_attempt_at=outcome.next_attempt_at,
             sending_until=None,
-        ),
+        )
     )
     if done and outcome.state == DeliveryState.FAILED:
         session.add(
             WebhookDelivery(
-                event_id=claim.event_id,
-                job_id=claim.job_id,
-                event_type=claim.event_type,
-                attempt=claim.attempt + 1,
-                state=DeliveryState.PENDING,
+                event_id=claim.event_id, job_id=claim.job_id, event_type=claim.event_type,
+                attempt=claim.attempt + 1, state=DeliveryState.PENDING,
                 next_attempt_at=outcome.next_attempt_at,
             )
         )

@@ -43,13 +43,10 @@ def enqueue_delivery(celery: Celery, settings: Settings, delivery_id: int, queue
     lease = send_lease_s(settings)
     try:
         celery.send_task(
-            DELIVER_WEBHOOK_TASK,
-            args=[delivery_id],
-            queue=delivery_queue(queue),
+            DELIVER_WEBHOOK_TASK, args=[delivery_id], queue=delivery_queue(queue),
             soft_time_limit=lease,  # type: ignore[arg-type]  # float seconds work; hinted int
             time_limit=lease + 30,  # type: ignore[arg-type]  # float seconds work; hinted int
-            retry=True,
-            retry_policy=PUBLISH_RETRY,
+            retry=True, retry_policy=PUBLISH_RETRY,
         )
     except Exception as exc:  # noqa: BLE001 - the row stays due; the sweeper retries the send
         log.warning("webhook delivery %s not enqueued (%s); the sweeper will", delivery_id, exc)
