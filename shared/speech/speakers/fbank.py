@@ -39,10 +39,17 @@ def _mel(hz: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 
 @cache
-def _mel_banks() -> npt.NDArray[np.float64]:
-    """(BINS, FFT//2+1) triangular filters, equally spaced on Kaldi's mel scale."""
+def _edges() -> npt.NDArray[np.float64]:
+    """The BINS + 2 filter edges, equally spaced on Kaldi's mel scale."""
     low, high = _mel(np.array(LOW_HZ)), _mel(np.array(SAMPLE_RATE / 2))
-    edges = low + (high - low) / (BINS + 1) * np.arange(BINS + 2)
+    edges: npt.NDArray[np.float64] = low + (high - low) / (BINS + 1) * np.arange(BINS + 2)
+    return edges
+
+
+@cache
+def _mel_banks() -> npt.NDArray[np.float64]:
+    """(BINS, FFT//2+1) triangular filters between neighbouring edges."""
+    edges = _edges()
     freqs = _mel(np.arange(FFT // 2 + 1) * SAMPLE_RATE / FFT)
     left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
     up = (freqs - left) / (centre - left)
@@ -61,9 +68,7 @@ def _window() -> npt.NDArray[np.float64]:
 @cache
 def _above_telephone_band() -> npt.NDArray[np.bool_]:
     """The bins whose upper edge passes TELEPHONE_TOP_HZ."""
-    low, high = _mel(np.array(LOW_HZ)), _mel(np.array(SAMPLE_RATE / 2))
-    edges = low + (high - low) / (BINS + 1) * np.arange(BINS + 2)
-    upper_hz = 700.0 * (np.exp(edges[2:] / 1127.0) - 1.0)
+    upper_hz = 700.0 * (np.exp(_edges()[2:] / 1127.0) - 1.0)
     above: npt.NDArray[np.bool_] = upper_hz > TELEPHONE_TOP_HZ
     return above
 
