@@ -67,9 +67,8 @@ def _window() -> npt.NDArray[np.float64]:
 
 @cache
 def _above_telephone_band() -> npt.NDArray[np.bool_]:
-    """The bins whose upper edge passes TELEPHONE_TOP_HZ."""
-    upper_hz = 700.0 * (np.exp(_edges()[2:] / 1127.0) - 1.0)
-    above: npt.NDArray[np.bool_] = upper_hz > TELEPHONE_TOP_HZ
+    """The bins whose upper edge passes TELEPHONE_TOP_HZ (compared on the mel scale)."""
+    above: npt.NDArray[np.bool_] = _edges()[2:] > _mel(np.array(TELEPHONE_TOP_HZ))
     return above
 
 
