@@ -9,8 +9,9 @@ admitted when, on the team's labelled speech, its WER is no worse than the shipp
 with numbers spelled out: lower case, no punctuation).
 
 The labelled speech is every labelled clip (``../shared/data/vi-speech``, through the service's
-pipeline: VAD, chunking, a batch of 8 streams, the default beam) plus the same clips joined into
-one long file (1.0 s pauses), which the pipeline cuts and batches differently. The oracle half
+pipeline: VAD, chunking, a batch of 8 streams in one lane or two, the default beam) plus the
+same clips joined into one long file (1.0 s pauses), which the pipeline cuts and batches
+differently. The oracle half
 decodes each of the 28 clips (labelled and unlabelled) whole, one stream, like the SDK.
 
 Usage::
@@ -39,13 +40,15 @@ from shared.speech.engines.conformer.gate import (
     GATE_FILE,
     ORACLE_MIN_SAME,
     WER_MARGIN,
+    path_lanes,
     read_gate,
     split_path,
 )
 from shared.speech.textnorm import normalize, wer_cer
 from shared.speech.tuning import cpu_family, cpu_model
 
-PATHS = ("basic", "extended", "all", "extended+int8", "all+int8")  # basic first: the reference
+LEVELS = ("basic", "extended", "all", "extended+int8", "all+int8")  # basic first: the reference
+PATHS = LEVELS + tuple(f"{p}+lanes2" for p in LEVELS[1:])
 
 
 def engine_for(model: str, path: str, **kwargs: object) -> object:
@@ -53,7 +56,10 @@ def engine_for(model: str, path: str, **kwargs: object) -> object:
 
     level, int8 = split_path(path)
     precision = "int8" if int8 else "fp32"
-    return ConformerEngine(model, "cpu", optimization=level, precision=precision, **kwargs)  # type: ignore[arg-type]
+    lanes = path_lanes(path)
+    return ConformerEngine(
+        model, "cpu", optimization=level, precision=precision, lanes=lanes, **kwargs
+    )  # type: ignore[arg-type]
 
 
 def pipeline_texts(model: str, path: str, rows: list[Row]) -> list[str]:

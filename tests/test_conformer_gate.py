@@ -12,6 +12,7 @@ from shared.speech.engines.conformer.gate import (
     CONSERVATIVE,
     GATE_FILE,
     candidates,
+    path_lanes,
     path_name,
     read_gate,
     split_path,
@@ -69,6 +70,22 @@ def test_precision_narrows_the_admitted_paths(tmp_path: Path) -> None:
     int8 = candidates(family, "1.32.0", "int8", gate).paths
     assert int8 == ("extended+int8", "basic", "all+int8")  # basic runs the graph as shipped
     assert split_path("all+int8") == ("all", True) and path_name("basic", True) == "basic"
+
+
+def test_lanes_are_part_of_a_path_and_survive_the_precision_setting(tmp_path: Path) -> None:
+    """Two lanes change numerics (each quantizes its own rows), so they are gated like a level:
+    a forced precision keeps them, and a path without them runs in one."""
+    assert split_path("all+int8+lanes2") == ("all", True) and path_lanes("all+int8+lanes2") == 2
+    assert split_path("extended+lanes2") == ("extended", False) and path_lanes("all+int8") == 1
+    assert (
+        path_name("all", True, 2) == "all+int8+lanes2" and path_name("basic", False, 1) == "basic"
+    )
+    gate = _gate(tmp_path, ["extended", "basic", "all+int8+lanes2", "extended+lanes2"])
+    family = "GenuineIntel avx512+amx"
+    fp32 = candidates(family, "1.32.0", "fp32", gate).paths
+    assert fp32 == ("extended", "basic", "all+lanes2", "extended+lanes2")
+    int8 = candidates(family, "1.32.0", "int8", gate).paths
+    assert int8 == ("extended+int8", "basic", "all+int8+lanes2", "extended+int8+lanes2")
 
 
 def test_the_recorded_verdicts_are_well_formed() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,8 @@ from shared.speech.engines.base import (
     Word,
 )
 from shared.speech.engines.conformer.features import log_mel_from_float
-from shared.speech.engines.conformer.gate import candidates, path_name, split_path
+from shared.speech.engines.conformer.gate import candidates, path_lanes, path_name, split_path
+from shared.speech.engines.conformer.lanes import LanedSession
 from shared.speech.engines.conformer.session import (
     OPT_LEVELS,
     OUTPUTS,
@@ -41,6 +42,7 @@ from shared.speech.engines.conformer.session import (
     make_session,
     model_key,
     onnx_providers,
+    prepare_graphs,
     session_device,
 )
 from shared.speech.engines.conformer.shared_streams import SharedStreams
@@ -62,6 +64,7 @@ __all__ = ["ConformerEngine", "onnx_providers", "read_units"]
 # shared clips against speech onsets); word times are moved back by this much.
 EMISSION_DELAY_S = 0.27
 CPU_BATCH = 8
+DECODES_AHEAD = 2  # chunks' log-probabilities (about 15 MB each for 30 s) waiting to be decoded
 CUDA_BATCH = 32
 
 
@@ -95,12 +98,12 @@ class ConformerEngine:
         shared: bool | None = None,
         tuning_dir: Path | None = None,
         graph_dir: Path | None = None,
+        lanes: int = 1,
     ) -> None:
         """``optimization`` ``auto`` measures the fastest admitted path on a CPU (``all`` on a
         GPU) and keeps the answer in ``tuning_dir`` (without one, every start measures); the
         rewritten graph is kept in ``graph_dir`` (without one, rewritten at every start)."""
         import onnxruntime as ort
-
 
         folder = Path(model).expanduser()
         self.layout: Layout = LAYOUTS[layout]
@@ -113,7 +116,10 @@ class ConformerEngine:
 
         def build(path: str) -> Any:
             level, int8 = split_path(path)
-            return make_session(folder / "model.onnx", providers, threads, level, int8, graph_dir)
+            ways = path_lanes(path) if device_name == "cpu" else 1
+            onnx = folder / "model.onnx"
+            session = make_session(onnx, providers, max(1, threads // ways), level, int8, graph_dir)
+            return LanedSession(session, ways) if ways > 1 else session
 
         try:
             path, self.session, how = self._open(
@@ -121,8 +127,10 @@ class ConformerEngine:
                 build,
                 optimization,
                 precision.strip().lower(),
+                lanes,
                 device_name == "cpu",
                 tuning_dir,
+                graph_dir,
                 rows,
                 {"threads": threads, "ort": ort.__version__},
             )
@@ -156,7 +164,8 @@ class ConformerEngine:
             fallback=fallback,
             note=note,
             compute=f"{device_name}: onnxruntime, optimization {level} ({how}), "
-            f"front-end convolution {'int8' if conv_int8 else 'float'}",
+            f"front-end convolution {'int8' if conv_int8 else 'float'}"
+            + (f", {path_lanes(path)} lanes" if path_lanes(path) > 1 else ""),
         )
         log.info("Conformer CTC on %s, %s layout", self.info.compute, layout)
 
@@ -166,8 +175,10 @@ class ConformerEngine:
         build: Callable[[str], Any],
         optimization: str,
         precision: str,
+        lanes: int,
         on_cpu: bool,
         tuning_dir: Path | None,
+        graph_dir: Path | None,
         rows: int,
         key_parts: dict[str, object],
     ) -> tuple[str, Any, str]:
@@ -177,10 +188,12 @@ class ConformerEngine:
         (nothing measured there)."""
         int8 = precision == "int8"
         if optimization != "auto":
-            return path_name(optimization, int8), build(path_name(optimization, int8)), "set"
+            path = path_name(optimization, int8, lanes)
+            return path, build(path), "set"
         if not on_cpu:
             return path_name("all", int8), build(path_name("all", int8)), "default on GPU"
         gated = candidates(cpu_family(), str(key_parts["ort"]), precision)
+        prepare_graphs(model, gated.paths, graph_dir)
         cache = TuningCache(tuning_dir) if tuning_dir is not None else None
         key_parts = key_parts | {"model": model_key(model)}
         path, session, how = choose_path(build, cache, rows, gated.paths, key_parts)
@@ -283,7 +296,12 @@ class ConformerEngine:
         self, chunks: Iterable[Float32Array], options: DecodeOptions
     ) -> Iterator[ChunkResult]:
         """One result per chunk, in order, each decoded as soon as its stream ends (so the
-        frames x units log-probabilities of only a few chunks are ever held)."""
+        frames x units log-probabilities of only a few chunks are ever held).
+
+        Decoding (the beam is Python, holding the GIL) runs on a thread of its own while the
+        graph, which releases the GIL, goes on with the next streams: run one after the other,
+        a core sat idle through every decode. At most ``DECODES_AHEAD`` chunks wait for it.
+        """
         lengths: list[int] = []
 
         def counted() -> Iterator[Float32Array]:
@@ -291,8 +309,15 @@ class ConformerEngine:
                 lengths.append(len(chunk))
                 yield chunk
 
-        for index, log_probs in enumerate(self.iter_logits(counted())):
-            yield self._result(log_probs, lengths[index] / 16_000, options)
+        waiting: deque[Future[ChunkResult]] = deque()
+        with ThreadPoolExecutor(1, thread_name_prefix="stt-decode") as decoder:
+            for index, log_probs in enumerate(self.iter_logits(counted())):
+                duration = lengths[index] / 16_000
+                waiting.append(decoder.submit(self._result, log_probs, duration, options))
+                while waiting and (waiting[0].done() or len(waiting) > DECODES_AHEAD):
+                    yield waiting.popleft().result()
+            while waiting:
+                yield waiting.popleft().result()
 
     def _result(
         self, log_probs: Float32Array, duration: float, options: DecodeOptions

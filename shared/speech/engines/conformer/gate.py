@@ -1,8 +1,9 @@
 """Which compute paths the start-up measurement may time: the accuracy gate's recorded verdict.
 
 A path is an ONNX Runtime optimisation level, optionally with the front-end convolution in int8
-(``all+int8``). Faster paths change a few low-confidence words, and which words depends on the
-kernels ONNX Runtime picks for this CPU's instruction sets. So speed alone may not choose:
+and the batch run as two single-threaded lanes (``all+int8+lanes2``, see ``lanes.py``). Faster
+paths change a few low-confidence words, and which words depends on the kernels ONNX Runtime
+picks for this CPU's instruction sets. So speed alone may not choose:
 ``bench/conformer_gate.py`` scores every path on the team's labelled speech and admits one whose
 WER is within ``WER_MARGIN`` of the shipped graph's and whose text still equals the vendor SDK's
 on most shared clips. Its verdict per CPU family (``shared.speech.tuning.cpu_family``) is kept
@@ -35,12 +36,19 @@ class Candidates:
 
 def split_path(name: str) -> tuple[str, bool]:
     """``"all+int8"`` -> ``("all", True)``: the level and whether the front conv is int8."""
-    level, _, precision = name.partition("+")
-    return level, precision == "int8"
+    level, *options = name.split("+")
+    return level, "int8" in options
 
 
-def path_name(level: str, int8: bool) -> str:
-    return f"{level}+int8" if int8 and level in REWRITTEN else level
+def path_lanes(name: str) -> int:
+    """``"all+int8+lanes2"`` -> 2: how many single-threaded lanes run the batch (1: none)."""
+    lanes = [o for o in name.split("+")[1:] if o.startswith("lanes")]
+    return int(lanes[0].removeprefix("lanes")) if lanes else 1
+
+
+def path_name(level: str, int8: bool, lanes: int = 1) -> str:
+    name = f"{level}+int8" if int8 and level in REWRITTEN else level
+    return f"{name}+lanes{lanes}" if lanes > 1 else name
 
 
 def candidates(
@@ -54,7 +62,7 @@ def candidates(
     else:
         paths, source = tuple(verdict["admitted"]), f"accuracy gate for {family}"
     if precision != "auto":
-        forced = [path_name(split_path(p)[0], precision == "int8") for p in paths]
+        forced = [path_name(split_path(p)[0], precision == "int8", path_lanes(p)) for p in paths]
         paths = tuple(dict.fromkeys(forced))
     return Candidates(paths, source)
 

@@ -22,11 +22,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from shared.speech.device import DeviceConfigError
-from shared.speech.engines.base import Float32Array
+from shared.speech.engines.conformer.dequantize import dequantize
+from shared.speech.engines.conformer.gate import REWRITTEN, split_path
+from shared.speech.engines.conformer.layernorm import fuse_layer_norms
+from shared.speech.engines.conformer.positions import project_positions
 from shared.speech.engines.conformer.quantize import int8_front_conv
 from shared.speech.engines.conformer.rewrite import cache_glu_outputs
 from shared.speech.models.wheel_fetch import write_atomic
@@ -34,7 +34,7 @@ from shared.speech.models.wheel_fetch import write_atomic
 INPUTS = ("chunk", "offset", "att_cache", "cnn_cache")
 OUTPUTS = ("output", "r_att_cache", "r_cnn_cache")
 OPT_LEVELS = ("disable", "basic", "extended", "all")
-REWRITE_VERSION = "1"  # bump when the rewrites change, so kept graphs are built again
+REWRITE_VERSION = "2"  # bump when the rewrites change, so kept graphs are built again
 log = logging.getLogger(__name__)
 
 
@@ -87,7 +87,7 @@ def fold_conv_weights(model: Any) -> int:
             continue
         values = [numpy_helper.to_array(constants[name]) for name in node.input]
         axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        folded.append(numpy_helper.from_array(_dequantize(*values, axis=axis), node.output[0]))
+        folded.append(numpy_helper.from_array(dequantize(*values, axis=axis), node.output[0]))
     del graph.node[:]
     graph.node.extend(kept)
     graph.initializer.extend(folded)
@@ -96,23 +96,6 @@ def fold_conv_weights(model: Any) -> int:
     for tensor in unused:
         graph.initializer.remove(tensor)
     return len(folded)
-
-
-def _dequantize(
-    quantized: npt.NDArray[Any],
-    scale: npt.NDArray[Any],
-    zero: npt.NDArray[Any] | None = None,
-    *,
-    axis: int = 1,
-) -> Float32Array:
-    """ONNX DequantizeLinear: ``(x - zero_point) * scale``, per axis when scale is a vector."""
-    shape = [1] * quantized.ndim
-    if scale.ndim == 1 and quantized.ndim > 1:
-        shape[axis] = -1
-    zero_f = np.float32(0) if zero is None else zero.astype(np.float32).reshape(shape)
-    scale_f = scale.astype(np.float32).reshape(shape)
-    dequantized: Float32Array = (quantized.astype(np.float32) - zero_f) * scale_f
-    return dequantized
 
 
 def make_session(
@@ -149,6 +132,16 @@ def make_session(
     return ort.InferenceSession(source, options, providers=providers)
 
 
+def prepare_graphs(model: Path, paths: tuple[str, ...], graph_dir: Path | None) -> None:
+    """Build and keep the rewritten graphs that ``paths`` need before any session opens. A
+    rewrite holds the graph about twice over (some 400 MB with the positional tables); done
+    while the start-up measurement held its sessions, a first start went past 1 GB."""
+    if graph_dir is None:
+        return
+    for int8 in sorted({int8 for level, int8 in map(split_path, paths) if level in REWRITTEN}):
+        rewritten_graph(model, int8, graph_dir)
+
+
 def rewritten_graph(model: Path, int8: bool, graph_dir: Path | None) -> bytes | Path:
     """The rewritten graph: the kept file when there is one, else built (and kept)."""
     kept = None
@@ -160,16 +153,21 @@ def rewritten_graph(model: Path, int8: bool, graph_dir: Path | None) -> bytes | 
     import onnx
 
     proto = onnx.load(str(model))
+    # The first two read shapes from shape inference, which copies the graph: they run before
+    # the positional tables add 108 MB to it. The int8 rewrite wants the weights still int8.
+    fuse_layer_norms(proto)
     if int8:
-        int8_front_conv(proto)  # before folding: it wants the int8 weights
+        int8_front_conv(proto)
+    project_positions(proto)
     fold_conv_weights(proto)
     cache_glu_outputs(proto)
     graph: bytes = proto.SerializeToString()
     del proto
-    if kept is not None:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(kept, graph)
-    return graph
+    if kept is None:
+        return graph
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(kept, graph)
+    return kept  # the session reads the file: the bytes are not held while it loads
 
 
 def model_key(model: Path, sample: int = 1 << 20) -> str:
