@@ -170,7 +170,8 @@ def test_readyz_says_which_path_the_measurement_chose_and_from_what(conformer_st
     (worker,) = client.get("/readyz").get_json()["workers"]
     assert re.fullmatch(
         r"cpu: onnxruntime, optimization (basic|extended|all) \((measured|cached) of [a-z0-9+, ]+; "
-        r"(accuracy gate|no accuracy-gate verdict) for [^)]+\), front-end convolution (int8|float)",
+        r"(accuracy gate|no accuracy-gate verdict) for [^)]+\), front-end convolution (int8|float)"
+        r"(, 2 lanes)?",
         worker["compute"],
     ), worker["compute"]
 

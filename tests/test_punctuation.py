@@ -64,6 +64,36 @@ def test_sentence_boundary_inside_a_stream(model: PunctuationModel) -> None:
     assert out[-1].punct == "."
 
 
+def test_a_first_word_is_not_a_sentence_on_weak_evidence(model: PunctuationModel) -> None:
+    """The shipped model puts a period after "cám" (0.43) and "sáng" (0.57) at the start of
+    these: a sentence of one word is kept only when the model is sure of it."""
+    thanks = model.restore("cám ơn rất nhiều tôi đã có một chuyến bay tốt đẹp".split())
+    assert thanks[0] == Restored("Cám", "") and thanks[1].text == "ơn"
+    morning = model.restore("sáng ngày 15 tháng 8 bộ trưởng đến cần thơ".split())
+    assert morning[0].punct in ("", ",") and morning[1].text == "ngày"
+
+
+def test_only_weak_one_word_sentence_ends_are_dropped() -> None:
+    """Marks "", ",", ".", "?", "!": a sure one-word sentence stays, a weak one becomes the
+    likelier of no mark and comma, and an end after a longer sentence is the model's own."""
+    import numpy as np
+
+    from shared.text.punctuation import _no_weak_one_word_sentences
+
+    probabilities = np.array(
+        [
+            [0.05, 0.05, 0.9, 0.0, 0.0],  # one word, sure: "."
+            [0.2, 0.4, 0.4, 0.0, 0.0],  # one word after an end, weak: "," instead
+            [0.9, 0.05, 0.05, 0.0, 0.0],
+            [0.3, 0.3, 0.4, 0.0, 0.0],  # third word of a sentence: "." stays
+            [0.35, 0.25, 0.1, 0.3, 0.0],  # one word, "?" wins at 0.3 < 0.7: no mark
+            [0.0, 0.0, 1.0, 0.0, 0.0],
+        ]
+    )
+    logits = np.log(probabilities + 1e-9).astype(np.float32)
+    assert _no_weak_one_word_sentences(logits, logits.argmax(-1)).tolist() == [2, 1, 0, 2, 0, 2]
+
+
 def test_empty_and_one_token(model: PunctuationModel) -> None:
     assert model.restore([]) == []
     (only,) = model.restore(["xin"])

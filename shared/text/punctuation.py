@@ -33,6 +33,7 @@ Floats = npt.NDArray[np.float32]
 # at least CONTEXT tokens on both sides (except at the stream's ends), BATCH windows per call,
 # so a 30-minute monologue costs bounded memory and every decision sees both directions.
 WINDOW, CONTEXT, BATCH = 128, 32, 32
+ONE_WORD_END_MIN = 0.7  # see _no_weak_one_word_sentences
 
 
 class PunctuationModelError(RuntimeError):
@@ -129,7 +130,7 @@ class PunctuationModel:
         ids = self.ids(tokens)
         logits, case_logits = self.logits(ids)
         logits += self._punct_bias
-        punct = logits.argmax(-1)
+        punct = _no_weak_one_word_sentences(logits, logits.argmax(-1))
         case = (case_logits + self._case_bias).argmax(-1)
         # The input's end ends a sentence; the model says which mark.
         punct[-1] = PUNCTS.index(".") + logits[-1, PUNCTS.index(".") :].argmax()
@@ -163,6 +164,28 @@ class PunctuationModel:
                 punct.append(np.asarray(p[row, lo - start : hi - start], dtype=np.float32))
                 case.append(np.asarray(c[row, lo - start : hi - start], dtype=np.float32))
         return np.concatenate(punct), np.concatenate(case)
+
+
+def _no_weak_one_word_sentences(logits: Floats, punct: Ids) -> Ids:
+    """A sentence end right after a sentence's first word, kept only when the model gives the
+    end marks together at least ``ONE_WORD_END_MIN``; else the likelier of no mark and comma.
+
+    With little left context the tagger ends a sentence after a first word on weak evidence
+    ("Cám. Ơn rất nhiều", "Sáng. Ngày 15/8"): taking the arg max over five marks, a period at
+    0.43 beats no mark and comma that share the rest. On training text (150k tokens) fewer
+    than 3 in 10 such one-word sentences are real; above 0.7 more than half are. Held-out
+    news: 53 of 62 are dropped, 40 of them wrong. Real ones ("Vâng. Tôi hiểu.") that the
+    model is sure of stay.
+    """
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    ends = probs[:, 2:].sum(-1) / probs.sum(-1)  # ".", "?", "!"
+    out = punct.copy()
+    after_end = True
+    for i in range(len(out) - 1):  # the input's last token always ends a sentence
+        if after_end and out[i] >= 2 and ends[i] < ONE_WORD_END_MIN:
+            out[i] = int(logits[i, :2].argmax())
+        after_end = out[i] >= 2
+    return out
 
 
 def _windows(n: int) -> tuple[list[int], list[tuple[int, int]]]:
