@@ -570,6 +570,11 @@ def test_auto_optimization_is_measured_once_then_read(
 
     assert load_settings().onnx_optimization == "auto"
     graphs = tmp_path / "onnx"
+    graphs.mkdir()
+    key = conformer_module.model_key(conformer_model_dir / "model.onnx")
+    stale = [graphs / f"conformer-{key}-r1-{kind}.onnx" for kind in ("int8", "float")]
+    for old in stale:
+        old.write_bytes(b"a graph of an earlier rewrite")
     first = ConformerEngine(
         str(conformer_model_dir), "cpu", optimization="auto", tuning_dir=tmp_path, graph_dir=graphs
     )
@@ -579,6 +584,9 @@ def test_auto_optimization_is_measured_once_then_read(
     chosen_path = path_name(level, "front-end convolution int8" in compute, lanes)
     assert chosen_path in ADMITTED and f"(measured of {', '.join(ADMITTED)}; " in compute
     (record,) = tmp_path.glob("tuning-*.json")
+    built = {split_path(p)[1] for p in ADMITTED if split_path(p)[0] in ("extended", "all")}
+    for int8, old in zip((True, False), stale, strict=True):
+        assert old.exists() != (int8 in built)  # a graph rebuilt replaces its earlier version
     assert set(json.loads(record.read_text())["path_ms"]) == set(ADMITTED)
 
     opened: list[tuple[str, int]] = []

@@ -167,7 +167,17 @@ def rewritten_graph(model: Path, int8: bool, graph_dir: Path | None) -> bytes | 
         return graph
     kept.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(kept, graph)
+    _drop_older_versions(kept)
     return kept  # the session reads the file: the bytes are not held while it loads
+
+
+def _drop_older_versions(kept: Path) -> None:
+    """Graphs of earlier rewrite versions of the same model and precision: nothing reads them
+    again, and each is some 100-200 MB of the cache."""
+    key, _version, kind = kept.stem.rsplit("-", 2)
+    for old in kept.parent.glob(f"{key}-r*-{kind}.onnx"):
+        if old != kept:
+            old.unlink(missing_ok=True)
 
 
 def model_key(model: Path, sample: int = 1 << 20) -> str:
