@@ -460,7 +460,7 @@ def test_lanes_keep_running_in_a_forked_child(laned: LanedSession) -> None:
 
 
 def test_precision_settings_for_the_conformer():
-    """int8 only when asked: by default the engine must decode as well as the SDK."""
+    """Only int8 forces the int8 convolution; auto leaves it to the accuracy gate."""
     assert not conv_precision("auto") and not conv_precision("FP32")
     assert conv_precision("int8") and conv_precision(" INT8 ")
     with pytest.raises(DeviceConfigError, match="auto, fp32 or int8"):
