@@ -114,7 +114,22 @@ class Stack:
     env: dict[str, str]
 
 
+# Engine caches (rewritten graphs, ONNX exports, start-up measurements) shared by every stack of
+# the session: they are keyed by model, CPU and library versions, and building them again for
+# each stack (two Conformer graphs, nine paths timed) cost about 20 s a worker start.
+_ENGINE_CACHE: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _ENGINE_CACHE[:] = [tmp_path_factory.mktemp("engine-cache")]
+    return _ENGINE_CACHE[0]
+
+
 def make_stack(backend: str, root: Path, model_dir: Path, **extra: str) -> Stack:
+    if _ENGINE_CACHE and not (root / "var" / "cache").exists():
+        (root / "var").mkdir(parents=True, exist_ok=True)
+        (root / "var" / "cache").symlink_to(_ENGINE_CACHE[0], target_is_directory=True)
     env = {
         "STT_VAR_DIR": str(root / "var"),
         "STT_MODEL": str(model_dir),
