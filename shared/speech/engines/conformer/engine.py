@@ -144,7 +144,7 @@ class ConformerEngine:
             ) from exc
         device_name = session_device(self.session, device_name, device)
         self.cache_shapes = (att, cnn)
-        level, conv_int8 = split_path(path)
+        (level, conv_int8), lanes_run = split_path(path), path_lanes(path)
         self.on_cuda = device_name.startswith("cuda")
         auto_batch = CUDA_BATCH if self.on_cuda else CPU_BATCH
         self.preferred_batch_size = batch_size if batch_size > 0 else auto_batch
@@ -165,7 +165,7 @@ class ConformerEngine:
             note=note,
             compute=f"{device_name}: onnxruntime, optimization {level} ({how}), "
             f"front-end convolution {'int8' if conv_int8 else 'float'}"
-            + (f", {path_lanes(path)} lanes" if path_lanes(path) > 1 else ""),
+            + (f", {lanes_run} lanes" if lanes_run > 1 else ""),
         )
         log.info("Conformer CTC on %s, %s layout", self.info.compute, layout)
 

@@ -27,7 +27,7 @@ def fuse_layer_norms(model: Any) -> int:
         return 0
     graph = model.graph
     ranks = _ranks(shape_inference.infer_shapes(model).graph)
-    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    constants = {t.name: t for t in graph.initializer}  # read only where a pattern needs one
     consumers: dict[str, list[Any]] = {}
     for node in graph.node:
         for name in dict.fromkeys(node.input):  # a square reads its operand twice: one use
@@ -87,8 +87,7 @@ def _match(
     diff = sub.output[0]
     ok = list(sub.input) == [x, mean.output[0]] and list(square.input) == [diff, diff]
     ok = ok and diff in norm.input and len(consumers[diff]) == 2
-    ok = ok and all(len(consumers.get(n.output[0], [])) == 1 for n in nodes[2:-1])
-    ok = ok and all(len(consumers.get(n.output[0], [])) == 1 for n in (mean,))
+    ok = ok and all(len(consumers.get(n.output[0], [])) == 1 for n in (mean, *nodes[2:-1]))
     eps, scale, shift = (_other_constant(n, constants) for n in (add_eps, times, plus))
     if not ok or eps is None or scale is None or shift is None or eps.size != 1:
         return None
@@ -102,8 +101,12 @@ def _match(
 
 def _other_constant(node: Any, constants: dict[str, Any]) -> Any:
     """The constant operand of a two-input node whose other operand is the chain's value."""
-    values = [constants[name] for name in node.input if name in constants]
-    return values[0] if len(values) == 1 and len(node.input) == 2 else None
+    from onnx import numpy_helper
+
+    names = [name for name in node.input if name in constants]
+    if len(names) != 1 or len(node.input) != 2:
+        return None
+    return numpy_helper.to_array(constants[names[0]])
 
 
 def _ranks(graph: Any) -> dict[str, int]:

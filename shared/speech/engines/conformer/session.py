@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.speech.device import DeviceConfigError
-from shared.speech.engines.conformer.dequantize import dequantize
+from shared.speech.engines.conformer.dequantize import dequantized
 from shared.speech.engines.conformer.gate import REWRITTEN, split_path
 from shared.speech.engines.conformer.layernorm import fuse_layer_norms
 from shared.speech.engines.conformer.positions import project_positions
@@ -85,9 +85,10 @@ def fold_conv_weights(model: Any) -> int:
         if not foldable:
             kept.append(node)
             continue
-        values = [numpy_helper.to_array(constants[name]) for name in node.input]
-        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-        folded.append(numpy_helper.from_array(dequantize(*values, axis=axis), node.output[0]))
+        weights = numpy_helper.to_array(constants[node.input[0]])
+        folded.append(
+            numpy_helper.from_array(dequantized(node, weights, constants), node.output[0])
+        )
     del graph.node[:]
     graph.node.extend(kept)
     graph.initializer.extend(folded)
