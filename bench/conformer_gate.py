@@ -11,8 +11,8 @@ with numbers spelled out: lower case, no punctuation).
 The labelled speech is every labelled clip (``../shared/data/vi-speech``, through the service's
 pipeline: VAD, chunking, a batch of 8 streams in one lane or two, the default beam) plus the
 same clips joined into one long file (1.0 s pauses), which the pipeline cuts and batches
-differently. The oracle half
-decodes each of the 28 clips (labelled and unlabelled) whole, one stream, like the SDK.
+differently. The oracle half decodes each of the 28 clips (labelled and unlabelled) whole, one
+stream, like the SDK.
 
 Usage::
 
@@ -47,8 +47,8 @@ from shared.speech.engines.conformer.gate import (
 from shared.speech.textnorm import normalize, wer_cer
 from shared.speech.tuning import cpu_family, cpu_model
 
-LEVELS = ("basic", "extended", "all", "extended+int8", "all+int8")  # basic first: the reference
-PATHS = LEVELS + tuple(f"{p}+lanes2" for p in LEVELS[1:])
+ONE_LANE = ("basic", "extended", "all", "extended+int8", "all+int8")  # basic first: the reference
+PATHS = ONE_LANE + tuple(f"{p}+lanes2" for p in ONE_LANE[1:])  # basic runs the graph as shipped
 
 
 def engine_for(model: str, path: str, **kwargs: object) -> object:
@@ -58,8 +58,13 @@ def engine_for(model: str, path: str, **kwargs: object) -> object:
     precision = "int8" if int8 else "fp32"
     lanes = path_lanes(path)
     return ConformerEngine(
-        model, "cpu", optimization=level, precision=precision, lanes=lanes, **kwargs
-    )  # type: ignore[arg-type]
+        model,
+        "cpu",
+        optimization=level,
+        precision=precision,
+        lanes=lanes,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 def pipeline_texts(model: str, path: str, rows: list[Row]) -> list[str]:
