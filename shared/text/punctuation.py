@@ -1,6 +1,6 @@
 """Punctuation and capitals for a recogniser's lowercase run of syllables.
 
-A small tagger (syllable embedding, dilated convolutions, two heads) trained by
+A small tagger (syllable embeddings, a convolution, two BiGRU layers, two heads) trained by
 ``training/punctuation`` and shipped in ``models/vi-punct``. It is loaded once and reused, like the
 speech engines: an ONNX Runtime session and a vocabulary, nothing else (no torch at run time).
 Long inputs are tagged in overlapping windows and each window's middle is kept, so memory stays
@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from .questions import mark_questions
+
 SHIPPED = Path(__file__).parent / "models" / "vi-punct"
 PUNCTS = ("", ",", ".", "?", "!")
 LOWER, TITLE, UPPER, MIXED = range(4)
@@ -33,6 +35,7 @@ Floats = npt.NDArray[np.float32]
 # at least CONTEXT tokens on both sides (except at the stream's ends), BATCH windows per call,
 # so a 30-minute monologue costs bounded memory and every decision sees both directions.
 WINDOW, CONTEXT, BATCH = 128, 32, 32
+_VOWELS = frozenset("aeiouy")  # after NFD: ă, â, ê, ô, ơ, ư and every tone fall back to these
 ONE_WORD_END_MIN = 0.7  # see _no_weak_one_word_sentences
 
 
@@ -69,7 +72,15 @@ def apply_case(key: str, token: str, cls: int, lexicon: dict[str, str]) -> str:
         return token
     if key in lexicon:
         return lexicon[key]
-    return token.upper() if cls == UPPER else token[:1].upper() + token[1:]
+    return token.upper() if cls == UPPER or _unpronounceable(key) else token[:1].upper() + token[1:]
+
+
+def _unpronounceable(key: str) -> bool:
+    """A capitalised run of letters with no vowel ("hđqt", "vtv") is read letter by letter, an
+    abbreviation, and Vietnamese writes those in capitals; the model sees most of them as unknown
+    and would only title-case them."""
+    bare = unicodedata.normalize("NFD", key)
+    return key.isalpha() and not any(c in _VOWELS for c in bare)
 
 
 def _sha256(path: Path) -> str:
@@ -134,15 +145,16 @@ class PunctuationModel:
         case = (case_logits + self._case_bias).argmax(-1)
         # The input's end ends a sentence; the model says which mark.
         punct[-1] = PUNCTS.index(".") + logits[-1, PUNCTS.index(".") :].argmax()
+        marks = mark_questions(keys, [PUNCTS[p] for p in punct])
         out: list[Restored] = []
         sentence_start = True
-        for token, key, p, c in zip(tokens, keys, punct, case, strict=True):
+        for token, key, mark, c in zip(tokens, keys, marks, case, strict=True):
             cls = TITLE if sentence_start and c == LOWER else int(c)
             # Digits, or a recogniser that already wrote capitals: the token stays as given.
             keep = key == NUM or token != token.lower()
             text = token if keep else apply_case(key, token, cls, self._lexicon)
-            out.append(Restored(text, PUNCTS[p]))
-            sentence_start = PUNCTS[p] in _SENTENCE_END
+            out.append(Restored(text, mark))
+            sentence_start = mark in _SENTENCE_END
         return out
 
     def ids(self, tokens: Sequence[str]) -> Ids:
