@@ -94,6 +94,20 @@ def test_only_weak_one_word_sentence_ends_are_dropped() -> None:
     assert _no_weak_one_word_sentences(logits, logits.argmax(-1)).tolist() == [2, 1, 0, 2, 0, 2]
 
 
+def test_the_last_word_alone_needs_a_sure_end_before_it() -> None:
+    import numpy as np
+
+    from shared.text.punctuation import _no_weak_one_word_sentences
+
+    def marks(before_last: list[float]) -> list[int]:
+        rows = [[0.9, 0.1, 0.0, 0.0, 0.0], before_last, [0.0, 0.0, 1.0, 0.0, 0.0]]
+        logits = np.log(np.array(rows) + 1e-9).astype(np.float32)
+        return list(_no_weak_one_word_sentences(logits, logits.argmax(-1)).tolist())
+
+    assert marks([0.3, 0.2, 0.5, 0.0, 0.0]) == [0, 0, 2]  # "gây trơn. Trợt." was weak
+    assert marks([0.1, 0.1, 0.8, 0.0, 0.0]) == [0, 2, 2]  # a sure end stays
+
+
 def test_empty_and_one_token(model: PunctuationModel) -> None:
     assert model.restore([]) == []
     (only,) = model.restore(["xin"])
