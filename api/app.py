@@ -22,6 +22,7 @@ from api import (
 )
 from api.openai_compat import routes as openai_routes
 from api.services import Services, install
+from api.wait_slots import WaitSlots
 from shared.jobs.queue import make_celery
 from shared.settings import Settings, load_settings
 from shared.store.sessions import make_engine, make_session_factory
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             engine=engine,
             sessions=make_session_factory(engine),
             celery=make_celery(settings),
+            waits=WaitSlots(settings.waiting_slots),
         ),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError as DatabaseError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from api.services import services
-from shared.errors import ErrorCode, SttError
+from shared.errors import ErrorCode, RetryLater, SttError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,10 @@ def _unavailable(code: ErrorCode, what: str, error: Exception) -> tuple[Response
 def register(app: Flask) -> None:
     @app.errorhandler(SttError)
     def _stt(error: SttError) -> tuple[Response, int]:
-        return error_response(error)
+        response, status = error_response(error)
+        if isinstance(error, RetryLater):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response, status
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(_error: RequestEntityTooLarge) -> tuple[Response, int]:

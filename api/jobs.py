@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from api.auth import current_owner
 from api.deliveries import forget_deliveries, notify_terminal, set_payload_mode
-from api.errors import error_response
 from api.request_models import JobListQuery, TranscriptQuery
 from api.serialize import job_json
 from api.services import Services, services
@@ -87,13 +86,6 @@ def _ensure_room(svc: Services, fields: dict[str, Any]) -> None:
         if key and session.scalar(select(Job.id).where(Job.idempotency_key == key)) is not None:
             return
         backpressure.ensure_room(session, svc.settings, fields.get("queue"))
-
-
-@bp.app_errorhandler(backpressure.QueueFull)
-def _queue_full(error: backpressure.QueueFull) -> tuple[Response, int]:
-    response, status = error_response(error)
-    response.headers["Retry-After"] = str(error.retry_after_s)
-    return response, status
 
 
 @bp.post("")

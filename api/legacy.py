@@ -34,8 +34,9 @@ def wav2vec2() -> Response | tuple[Response, int]:
         # The operator's own fallback file is trusted even outside the allowed roots.
         audio_path = str(settings.default_audio)
         trusted = (settings.default_audio.resolve(),)
-    job, _ = submit_job(fields, audio_path, trusted)
-    return _legacy_answer(wait_for_job(job.id, settings.legacy_wait_s))
+    with services().waits.held():
+        job, _ = submit_job(fields, audio_path, trusted)
+        return _legacy_answer(wait_for_job(job.id, settings.legacy_wait_s))
 
 
 def _legacy_answer(job: Job) -> Response | tuple[Response, int]:

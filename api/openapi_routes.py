@@ -29,7 +29,8 @@ ERROR_TEXT = {
     416: "Range not satisfiable",
     422: "Audio refused (empty_audio, ...)",
     500: "Unexpected error (internal_error)",
-    503: "Database or broker unavailable, or the queue full (queue_full); see Retry-After",
+    503: "Database or broker unavailable, the queue full (queue_full), or too many calls "
+    "already waiting for a transcript (too_many_waiting); see Retry-After",
     504: "The legacy route waited STT_LEGACY_WAIT_S (legacy_timeout)",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "string"}}}

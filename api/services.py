@@ -15,6 +15,7 @@ from flask.sansio.app import App
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.wait_slots import WaitSlots
 from shared.settings import Settings
 
 EXTENSION_KEY = "stt"
@@ -28,6 +29,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     celery: Celery
+    waits: WaitSlots
 
 
 def install(app: Flask, svc: Services) -> None:

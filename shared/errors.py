@@ -48,6 +48,7 @@ class ErrorCode(StrEnum):
     MEMORY_LIMIT_EXCEEDED = "memory_limit_exceeded"
     QUEUE_FULL = "queue_full"
     WAIT_TIMEOUT = "wait_timeout"
+    TOO_MANY_WAITING = "too_many_waiting"
     INVALID_QUERY = "invalid_query"
     QUERY_TOO_LONG = "query_too_long"
     INVALID_SPEAKER_COUNT = "invalid_speaker_count"
@@ -92,6 +93,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MEMORY_LIMIT_EXCEEDED: 422,
     ErrorCode.QUEUE_FULL: 503,
     ErrorCode.WAIT_TIMEOUT: 504,
+    ErrorCode.TOO_MANY_WAITING: 503,
     ErrorCode.INVALID_QUERY: 400,
     ErrorCode.QUERY_TOO_LONG: 400,
     ErrorCode.INVALID_SPEAKER_COUNT: 400,
@@ -113,3 +115,11 @@ class SttError(Exception):
 
     def to_dict(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code.value, "message": self.message}}
+
+
+class RetryLater(SttError):
+    """A refusal that passes: answered with Retry-After, so clients back off and come back."""
+
+    def __init__(self, code: ErrorCode, message: str, retry_after_s: int) -> None:
+        super().__init__(code, message)
+        self.retry_after_s = retry_after_s

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     default_audio: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8789
+    api_threads: int = Field(default=16, ge=2)  # threads of the HTTP server (`stt api`, `run`)
+    # Requests waiting for their job at once (OpenAI-compatible and /wav2vec2 calls), each
+    # holding a server thread; 0: all but four of api_threads, kept for polls and health.
+    max_waiting_requests: int = Field(default=0, ge=0)
     public_url: str = ""
 
     # --- worker -----------------------------------------------------------------------------
@@ -292,6 +296,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def waiting_slots(self) -> int:
+        return self.max_waiting_requests or max(1, self.api_threads - 4)
 
     @property
     def openai_wait_limit_s(self) -> float:

@@ -33,7 +33,7 @@ def serve_api(settings: Settings) -> int:
     app = create_app(settings)
     print(f"stt API listening on http://{settings.host}:{settings.port}", flush=True)
     warn_if_open(settings)
-    serve(app, host=settings.host, port=settings.port, threads=16)
+    serve(app, host=settings.host, port=settings.port, threads=settings.api_threads)
     return 0
 
 

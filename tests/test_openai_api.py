@@ -5,6 +5,7 @@ each call leaves in /v1/jobs, seen only by its own key."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,6 +231,44 @@ def test_a_full_queue_is_a_503_to_retry_later(stack, vi_clip):
     assert refused.headers["Retry-After"] == "30" and "x-should-retry" not in refused.headers
     error = refused.get_json()["error"]
     assert error["type"] == "server_error" and error["code"] == "queue_full"
+
+
+def test_calls_past_the_waiting_limit_are_refused_before_their_job_exists(stack, vi_clip):
+    """One slot: a call waits (no worker serves `small`), so the next, OpenAI-shaped or legacy,
+    is a 503 to retry later and leaves no job behind; when the first has its answer, the slot
+    is free again."""
+    app = _keyed_app(stack, models={"small": "wav2vec2:/nowhere"}, openai_wait_s=3.0,
+                     max_waiting_requests=1)
+    answers: list[requests.Response] = []
+
+    def call(url: str) -> requests.Response:
+        with vi_clip.open("rb") as audio:
+            return requests.post(f"{url}/v1/audio/transcriptions", headers=_bearer(KEY),
+                                 data={"model": "small"}, files={"file": audio}, timeout=30)
+
+    for url in serve_app(app):
+        before = _job_ids(url)
+        first = threading.Thread(target=lambda u=url: answers.append(call(u)))
+        first.start()
+        deadline = time.monotonic() + 10
+        while len(_job_ids(url) - before) < 1:  # the first call's job exists: it is waiting
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        refused = call(url)
+        with vi_clip.open("rb") as audio:
+            legacy = requests.post(f"{url}/wav2vec2", headers=_bearer(KEY),
+                                   files={"file": audio}, timeout=30)
+        created = _job_ids(url) - before
+        first.join()
+        again = call(url)  # the slot came back
+        for job_id in _job_ids(url) - before:
+            requests.delete(f"{url}/v1/jobs/{job_id}", headers=_bearer(KEY), timeout=10)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "10"
+    assert refused.json()["error"]["code"] == "too_many_waiting"
+    assert refused.json()["error"]["type"] == "server_error"  # OpenAI's clients retry these
+    assert legacy.status_code == 503 and legacy.json()["error"]["code"] == "too_many_waiting"
+    assert created == {answers[0].headers["X-Job-Id"]}
+    assert answers[0].status_code == 504 and again.status_code == 504
 
 
 def test_words_are_the_written_tokens_where_a_segment_has_them(app):

@@ -14,7 +14,8 @@ ERRORS = {
     409: "An Idempotency-Key replayed with another body",
     413: "Upload over STT_MAX_UPLOAD_MB",
     500: "The job failed (its error, with job_id)",
-    503: "Database or broker unavailable, or the queue full; see Retry-After",
+    503: "Database or broker unavailable, the queue full, or too many calls already waiting "
+    "(too_many_waiting); see Retry-After",
     504: "STT_OPENAI_WAIT_S passed (wait_timeout); the job goes on: poll /v1/jobs/{job_id}",
 }
 FORM = TranscriptionForm

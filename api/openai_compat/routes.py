@@ -34,8 +34,9 @@ def create_transcription() -> Response:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise SttError(ErrorCode.MISSING_AUDIO, "send the audio as the multipart file `file`")
-    job, _ = submit_job(form.job_fields(), None)
-    job = wait_for_job(job.id, settings.openai_wait_limit_s)
+    with services().waits.held():
+        job, _ = submit_job(form.job_fields(), None)
+        job = wait_for_job(job.id, settings.openai_wait_limit_s)
     error = outcome_error(job, ErrorCode.WAIT_TIMEOUT)
     if error is None:
         answer = transcription_answer(job, form.response_format, form.timestamp_granularities)

@@ -13,13 +13,13 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from shared.errors import ErrorCode, SttError
+from shared.errors import ErrorCode, RetryLater
 from shared.jobs.routing import BASE_QUEUES, base_queue
 from shared.settings import Settings
 from shared.store.tables import Job, JobStatus
 
 
-class QueueFull(SttError):
+class QueueFull(RetryLater):
     """``queue_full``, with how long the client should wait before trying again."""
 
     def __init__(self, base: str, queued: int, limit: int, retry_after_s: int) -> None:
@@ -27,8 +27,8 @@ class QueueFull(SttError):
             ErrorCode.QUEUE_FULL,
             f"the {base} queue already holds {queued} jobs (STT_MAX_QUEUED_JOBS={limit}); "
             f"retry in {retry_after_s} s",
+            retry_after_s,
         )
-        self.retry_after_s = retry_after_s
 
 
 def queued_jobs(session: Session, base: str) -> int:
