@@ -29,11 +29,11 @@ def test_shipped_files_match_the_card_checksums() -> None:
     assert set(listed) == {"model.onnx", "vocab.json", "manifest.json"}
     for name, digest in listed.items():
         assert hashlib.sha256((SHIPPED / name).read_bytes()).hexdigest() == digest, name
-    assert (SHIPPED / "model.onnx").stat().st_size < 15_000_000
+    assert (SHIPPED / "model.onnx").stat().st_size < 30_000_000  # the bound
 
 
 def test_name_says_which_model(model: PunctuationModel) -> None:
-    assert model.name.startswith("vi-punct-3 (") and "MB)" in model.name
+    assert model.name.startswith("vi-punct-4 (") and "MB)" in model.name
 
 
 def test_places_sentence_start_and_end(model: PunctuationModel) -> None:

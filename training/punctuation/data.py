@@ -27,6 +27,7 @@ from .prepare import Token
 
 IGNORE = -100  # no case label: tokens with digits are returned as given
 SPECIALS = ["<pad>", UNK, NUM]
+UNK_ID = SPECIALS.index(UNK)
 
 
 @dataclass
@@ -68,7 +69,7 @@ def encode(docs: Iterable[list[Token]], tokens: list[str]) -> Encoded:
     for toks in docs:
         for form, p in toks:
             key = model_key(form)
-            ids.append(index.get(key, 1))
+            ids.append(index.get(key, UNK_ID))
             punct.append(mark[p])
             case.append(case_class(form) if key != NUM else IGNORE)
     arr = [np.asarray(a, dtype=np.int64) for a in (ids, punct, case)]

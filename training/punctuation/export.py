@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-NAME = "vi-punct-3"
-ARCHITECTURE = "BiGRU tagger, int8"
+NAME = "vi-punct-4"
+ARCHITECTURE = "two BiGRU taggers averaged, int8"
 
 
 def sha256(path: Path) -> str:
