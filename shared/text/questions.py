@@ -18,7 +18,9 @@ _ENDS = frozenset({".", "?", "!"})
 # what the sentence ends with.
 _TRAILING = frozenset({"ạ", "vậy", "thế", "nhé", "đây"})
 _ASKING_PARTICLES = frozenset({"nhỉ", "hả", "hở", "chăng", "hử", "à", "ư"})
+_PARTICLES = _TRAILING | _ASKING_PARTICLES
 _YES_NO = frozenset({"không", "chưa"})
+_CLOSING_WORDS = _YES_NO | _TRAILING  # a comma right before one of these ends no clause
 # "có đến hay không" (whether or not) closes an indirect question, which Vietnamese writes
 # as a statement.
 _INDIRECT = frozenset({"hay", "hoặc"})
@@ -54,15 +56,11 @@ def is_question(words: Sequence[str]) -> bool:
 def mark_questions(words: Sequence[str], marks: Sequence[str]) -> list[str]:
     """The marks again, with each sentence that asks ending in "?" instead of "." or "!"."""
     out = _join_lone_particles(words, marks)
-    start = 0
-    for i, mark in enumerate(out):
-        if mark not in _ENDS:
-            continue
-        if mark != "?" and is_question(words[start : i + 1]):
-            out[i] = "?"
-            if i >= 1 and out[i - 1] == "," and words[i] in _YES_NO | _TRAILING:
-                out[i - 1] = ""  # "hôm nay, không?" reads as two sentences
-        start = i + 1
+    for start, end in _sentences(out):
+        if out[end] != "?" and is_question(words[start : end + 1]):
+            out[end] = "?"
+            if end >= 1 and out[end - 1] == "," and words[end] in _CLOSING_WORDS:
+                out[end - 1] = ""  # "hôm nay, không?" reads as two sentences
     return out
 
 
@@ -70,15 +68,20 @@ def _join_lone_particles(words: Sequence[str], marks: Sequence[str]) -> list[str
     """A sentence of nothing but closing particles ("... khi nào. Vậy.") belongs to the one
     before it: the tagger ends a sentence before the particle, which only closes it."""
     out = list(marks)
-    start = 0
-    for i, mark in enumerate(out):
-        if mark not in _ENDS:
-            continue
-        lone = start > 0 and all(w in _TRAILING | _ASKING_PARTICLES for w in words[start : i + 1])
-        if lone:
+    for start, end in _sentences(marks):
+        if start > 0 and all(w in _PARTICLES for w in words[start : end + 1]):
             out[start - 1] = ""
-        start = i + 1
     return out
+
+
+def _sentences(marks: Sequence[str]) -> list[tuple[int, int]]:
+    """(first, last) token of each sentence the marks end; a tail without an end is none."""
+    spans, start = [], 0
+    for i, mark in enumerate(marks):
+        if mark in _ENDS:
+            spans.append((start, i))
+            start = i + 1
+    return spans
 
 
 def _ends_with(words: Sequence[str], phrases: Sequence[str]) -> bool:
