@@ -46,7 +46,7 @@ training text. The two differ in their seed (weights and batches; the data split
 vocabulary are the same) and in that the second saw 5 % of its inputs as unknown words. Alone,
 neither beats the other (news period F1 0.468 and 0.465, capitalisation 0.752 and 0.744); their
 mean makes fewer mistakes than either: on news period 0.468 to 0.499, comma 0.411 to 0.434,
-capitalisation 0.752 to 0.769 against the first alone, for twice the tagging time (about 70 ms
+capitalisation 0.752 to 0.769 against the first alone, for twice the tagging time (about 75 ms
 for 1,200 tokens on one thread) and twice the file.
 
 At run time the stream is read in windows of 128 tokens, each token taken from the window where
