@@ -48,6 +48,15 @@ def test_acronyms_and_mixed_case_come_from_the_lexicon(model: PunctuationModel) 
     assert [written[i] for i in (1, 3, 5, 6, -1)] == ["VTV", "UBND", "Quảng", "Ninh", "iPhone"]
 
 
+def test_an_unseen_vowelless_token_is_an_abbreviation_but_a_unit_is_not(
+    model: PunctuationModel,
+) -> None:
+    spoken = "chủ tịch hđqt cho biết quãng đường dài ba km".split()
+    written = texts(model.restore(spoken))
+    assert written[2] == "HĐQT"  # not in the vocabulary: no case from the model
+    assert written[-1] == "km"  # a unit the model knows stays as the model writes it
+
+
 def test_question_mark_on_a_question(model: PunctuationModel) -> None:
     out = model.restore("anh có biết tại sao không".split())
     assert out[-1].punct == "?"
