@@ -63,6 +63,24 @@ def test_a_lone_closing_particle_joins_the_sentence_before() -> None:
     assert mark_questions(words, ["", "", "", "", ".", "."]) == ["", "", "", "", "", "?"]
 
 
+def test_a_sentence_never_starts_with_a_closing_particle() -> None:
+    words = "em chào anh ạ em có thể giúp anh".split()
+    marks = ["", "", ".", "", "", "", "", "", "."]
+    assert mark_questions(words, marks) == ["", "", "", ".", "", "", "", "", "."]
+    # "vậy" and "thế" do start sentences ("Vậy thì ..."): the tagger's end stays.
+    words = "tôi hiểu rồi vậy thì chúng ta đi".split()
+    marks = ["", "", ".", "", "", "", "", "."]
+    assert mark_questions(words, marks) == marks
+
+
+def test_closing_particles_and_we_stay_lowercase_inside_a_sentence() -> None:
+    model = PunctuationModel.load()
+    out = model.restore("dạ em chào anh ạ em có thể giúp gì cho anh".split())
+    assert [r.text for r in out][3:6] == ["anh", "ạ", "Em"] and out[4].punct == "."
+    out = model.restore("vâng tôi hiểu rồi chúng tôi sẽ gọi lại".split())
+    assert [r.text for r in out][:2] == ["Vâng", "tôi"]
+
+
 def test_the_model_writes_spoken_questions() -> None:
     model = PunctuationModel.load()
     out = model.restore("chị đã ăn cơm chưa".split())

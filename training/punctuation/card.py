@@ -56,8 +56,9 @@ the model, at run time (`shared/text/punctuation.py`, `questions.py`): a one-wor
 kept only when the end marks together reach 0.7; a sentence takes `?` when Vietnamese question
 words say it asks (a final "không"/"chưa" closing a yes/no frame, an asking particle, a question
 word not denied earlier, "tại sao"/"có phải" first), since the training text almost never asks;
-a capitalised token with no vowel is an abbreviation and written in capitals. The figures below
-are measured through all of that.
+a token with no vowel is an abbreviation and written in capitals when the model capitalises it
+or never saw it; a closing particle ("ạ", "nhé") never starts a sentence, and "tôi"/"chúng" are
+lower case inside one. The figures below are measured through all of that.
 
 Exported to ONNX with int8 weights where ONNX Runtime's dynamic quantisation applies (int8 costs
 nothing measurable: a 400-step model and its fp32 export scored within 0.003 F1 on every
