@@ -2,6 +2,7 @@
 
 Each rule answers one failure measured on the hand-checked table (tests/data/itn_vi.tsv):
 
+- a birth-order name stays a word: "ông mười" (Mr Mười);
 - small counts stay words: a lone digit word ("năm con mèo"), ranges ("hai ba người", "năm sáu
   người", "ba bốn trăm người"), a count followed by "mấy" ("mười mấy người"), a digit word
   and "đồng"/"đô" alone ("hai đồng đội", "một đô thị", "không đồng ý"), "linh"/"lẻ" opening a
@@ -28,6 +29,22 @@ Aligned = tuple[Token, int, int]
 
 _DAY_WORDS = frozenset({"ngày", "mồng", "mùng"})
 _COUNTING = NUMBER_WORDS | {"mỗi", "hàng", "từng", "vài", "mấy"}
+# Forms of address before a birth-order name: "ông Mười", "chị Mười" (the tenth child); the
+# smaller ones ("anh Hai", "chú Bảy") already stay words as lone digits.
+_ADDRESS = frozenset(
+    {"ông", "bà", "anh", "chị", "cô", "chú", "bác", "dì", "cậu", "mợ", "thím", "dượng", "út"}
+)
+# What a count is of, so that "em mười tuổi" still reads "em 10 tuổi".
+_COUNTED = frozenset({"tuổi", "năm", "tháng", "ngày", "giờ", "phút", "lần", "người", "con"})
+
+
+def birth_order_name(words: list[str], at: int) -> bool:
+    """Whether words[at] is "mười" used as a name after a form of address ("ông mười bán hàng"
+    is Mr Mười, not "ông 10"), so not a number at all; "em mười tuổi" still counts."""
+    if words[at] != "mười" or not at or words[at - 1] not in _ADDRESS:
+        return False
+    after = words[at + 1] if at + 1 < len(words) else ""
+    return after not in _COUNTED and after not in NUMBER_WORDS
 
 
 def keeps_words(token: Token, spoken: tuple[str, ...], around: tuple[str, str]) -> bool:

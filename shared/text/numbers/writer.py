@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from shared.text.numbers.align import Piece, align_tokens, place
 from shared.text.numbers.fixes import (
+    birth_order_name,
     fixed_minutes,
     joined_minutes,
     keeps_words,
@@ -80,6 +81,8 @@ class NumberWriter:
     def _readable(self, words: list[str]) -> list[bool]:
         """Which words may be part of a number: known to the grammar and not in a set phrase."""
         readable = [word in self._vocabulary for word in words]
+        for at in range(len(words)):
+            readable[at] = readable[at] and not birth_order_name(words, at)
         for start in range(len(words)):
             for idiom in IDIOMS:
                 if tuple(words[start : start + len(idiom)]) == idiom:
