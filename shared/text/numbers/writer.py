@@ -66,7 +66,8 @@ class NumberWriter:
         start = 0
         while start < len(words):
             if not readable[start] or words[start] not in _OPENERS:
-                spans.append(Span(words[start], start, start))
+                name = birth_order_name(words, start)  # written as the name it is: "Mười"
+                spans.append(Span(words[start].title() if name else words[start], start, start))
                 start += 1
                 continue
             stop = start + 1
