@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from shared.logs import configure_logging
 from shared.settings import load_settings
 from stt_cli.backfill import add_backfill_parser, backfill
 from stt_cli.keys import add_apikey_parser, apikey
 from stt_cli.service import migrate, reconcile, run_all, run_worker, serve_api
-from stt_cli.transcribe import transcribe_files
+from stt_cli.transcribe import add_transcribe_parser, transcribe_files
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,13 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker = sub.add_parser("worker", help="start one Celery worker (one per GPU)")
     worker.add_argument("--pool", default="prefork", choices=["prefork", "solo", "threads"])
     sub.add_parser("migrate", help="apply database migrations")
-    transcribe = sub.add_parser("transcribe", help="transcribe files in-process, no queue")
-    transcribe.add_argument("files", nargs="+", type=Path)
-    transcribe.add_argument(
-        "--spoken",
-        action="store_true",
-        help="the recogniser's own words: no numbers, punctuation or capitals",
-    )
+    add_transcribe_parser(sub)
     add_backfill_parser(sub)
     add_apikey_parser(sub)
     reconcile_parser = sub.add_parser(
@@ -45,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "api": lambda: serve_api(settings),
         "worker": lambda: run_worker(settings, args.pool),
         "migrate": lambda: migrate(settings),
-        "transcribe": lambda: transcribe_files(settings, args.files, args.spoken),
+        "transcribe": lambda: transcribe_files(settings, args),
         "backfill": lambda: backfill(settings, args),
         "apikey": lambda: apikey(settings, args),
         "reconcile": lambda: reconcile(settings, args.once),
