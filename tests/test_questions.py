@@ -73,12 +73,23 @@ def test_a_sentence_never_starts_with_a_closing_particle() -> None:
     assert mark_questions(words, marks) == marks
 
 
+def test_a_denying_dau_closes_the_sentence_before_and_a_closer_takes_no_comma() -> None:
+    words = "cái này không khó lắm đâu".split()
+    assert mark_questions(words, ["", "", "", "", ".", "."]) == ["", "", "", "", "", "."]
+    no_negation = mark_questions("anh ở lại đâu".split(), ["", "", ".", "."])
+    assert no_negation[2] == "."  # no negation before it: "đâu" may ask on its own
+    words = "gọi cho em theo số này nhé".split()
+    assert mark_questions(words, ["", "", "", "", "", ",", "."])[-2:] == ["", "."]
+
+
 def test_closing_particles_and_we_stay_lowercase_inside_a_sentence() -> None:
     model = PunctuationModel.load()
     out = model.restore("dạ em chào anh ạ em có thể giúp gì cho anh".split())
     assert [r.text for r in out][3:6] == ["anh", "ạ", "Em"] and out[4].punct == "."
     out = model.restore("vâng tôi hiểu rồi chúng tôi sẽ gọi lại".split())
     assert [r.text for r in out][:2] == ["Vâng", "tôi"]
+    out = model.restore("dạ anh ơi hôm qua em đã gửi email cho anh rồi".split())
+    assert [r.text for r in out][1:3] == ["anh", "ơi"]  # called, not England
 
 
 def test_the_model_writes_spoken_questions() -> None:

@@ -37,12 +37,16 @@ Floats = npt.NDArray[np.float32]
 WINDOW, CONTEXT, BATCH = 128, 32, 32
 _VOWELS = frozenset("aeiouy")  # after NFD: ă, â, ê, ô, ơ, ư and every tone fall back to these
 ONE_WORD_END_MIN = 0.7  # see _no_weak_one_word_sentences
-# Written in lower case inside a sentence whatever the case head says. The closing particles:
-# the tagger capitalises one where it wrongly began a sentence, an end the question rules move
-# past it. "tôi" and "chúng" (we): text capitalises them inside a sentence only where a quotation
-# opens after a colon (folded into a comma in training), which speech does not have; on held-out
-# news the case head's mid-sentence "Tôi" was wrong 43 times and right 26.
-_LOWER_INSIDE = NEVER_FIRST | {"tôi", "chúng"}
+# Written in lower case inside a sentence whatever the case head says. The closing particles
+# and a closing "đâu": the tagger capitalises one where it wrongly began a sentence, an end the
+# question rules move past it. "tôi" and "chúng" (we): text capitalises them inside a sentence
+# only where a quotation opens after a colon (folded into a comma in training), which speech
+# does not have; on held-out news the case head's mid-sentence "Tôi" was wrong 43 times and
+# right 26.
+_LOWER_INSIDE = NEVER_FIRST | {"đâu", "tôi", "chúng"}
+# Forms of address, lower case when called out ("dạ, anh ơi"): the tagger, taught by Wikipedia,
+# reads "Anh" as England, which is never called with "ơi".
+_CALLED = frozenset({"anh", "chị", "em", "ông", "bà", "cô", "chú", "bác", "bạn", "cháu", "con"})
 
 
 class PunctuationModelError(RuntimeError):
@@ -155,13 +159,14 @@ class PunctuationModel:
         # The input's end ends a sentence; the model says which mark.
         punct[-1] = PUNCTS.index(".") + logits[-1, PUNCTS.index(".") :].argmax()
         marks = mark_questions(keys, [PUNCTS[p] for p in punct])
+        lower = _lower_inside(keys)
         out: list[Restored] = []
         sentence_start = True
-        for token, key, mark, c, unk in zip(tokens, keys, marks, case, unknown, strict=True):
+        for i, (token, key, mark, c) in enumerate(zip(tokens, keys, marks, case, strict=True)):
             cls = TITLE if sentence_start and c == LOWER else int(c)
-            if unk and len(key) > 1 and _unpronounceable(key):
+            if unknown[i] and len(key) > 1 and _unpronounceable(key):
                 cls = UPPER  # see _unpronounceable: an unseen one is still an abbreviation
-            elif key in _LOWER_INSIDE and not sentence_start:
+            elif lower[i] and not sentence_start:
                 cls = LOWER
             # Digits, or a recogniser that already wrote capitals: the token stays as given.
             keep = key == NUM or token != token.lower()
@@ -189,6 +194,13 @@ class PunctuationModel:
                 punct.append(np.asarray(p[row, lo - start : hi - start], dtype=np.float32))
                 case.append(np.asarray(c[row, lo - start : hi - start], dtype=np.float32))
         return np.concatenate(punct), np.concatenate(case)
+
+
+def _lower_inside(keys: Sequence[str]) -> list[bool]:
+    """Which tokens are written in lower case unless they start a sentence."""
+    after = [*keys[1:], ""]
+    pairs = zip(keys, after, strict=True)
+    return [k in _LOWER_INSIDE or (k in _CALLED and a == "ơi") for k, a in pairs]
 
 
 def _no_weak_one_word_sentences(logits: Floats, punct: Ids) -> Ids:

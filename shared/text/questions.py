@@ -61,29 +61,40 @@ def mark_questions(words: Sequence[str], marks: Sequence[str]) -> list[str]:
     """The marks again, with each sentence that asks ending in "?" instead of "." or "!"."""
     out = _ends_after_particles(words, marks)
     for start, end in _sentences(out):
-        if out[end] != "?" and is_question(words[start : end + 1]):
+        asks = out[end] != "?" and is_question(words[start : end + 1])
+        if asks:
             out[end] = "?"
-            if end >= 1 and out[end - 1] == "," and words[end] in _CLOSING_WORDS:
-                out[end - 1] = ""  # "hôm nay, không?" reads as two sentences
+        closing = _CLOSING_WORDS if asks else NEVER_FIRST  # "theo số này, nhé." never
+        if end > start and out[end - 1] == "," and words[end] in closing:
+            out[end - 1] = ""  # "hôm nay, không?" reads as two sentences
     return out
 
 
 def _ends_after_particles(words: Sequence[str], marks: Sequence[str]) -> list[str]:
     """Sentence ends moved past the closing particles the tagger put after them: a sentence of
-    nothing but particles ("... khi nào. Vậy.") joins the one before it, and one that starts
-    with a particle that never starts one ("chào anh. Ạ em có thể") gives it back."""
+    nothing but particles ("... khi nào. Vậy.") or a denying "đâu" joins the one before it, and
+    one that starts with a particle that never starts one ("chào anh. Ạ em có thể") gives it
+    back."""
     out = list(marks)
+    before = 0  # where the sentence before this one starts
     for start, end in _sentences(marks):
         if start == 0:
             continue
         lead = start
         while lead <= end and words[lead] in _PARTICLES:
             lead += 1
-        if lead > end:
+        if lead > end or _denying_dau(words[before:start], words[start : end + 1]):
             out[start - 1] = ""
         elif words[start] in NEVER_FIRST:
             out[lead - 1], out[start - 1] = out[start - 1], ""
+        before = start
     return out
+
+
+def _denying_dau(previous: Sequence[str], sentence: Sequence[str]) -> bool:
+    """A lone "đâu" after a negated sentence closes it ("không khó lắm đâu": not hard at all),
+    it does not ask where."""
+    return list(sentence) == ["đâu"] and any(w in _NEGATIONS for w in previous)
 
 
 def _sentences(marks: Sequence[str]) -> list[tuple[int, int]]:

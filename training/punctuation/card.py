@@ -57,8 +57,9 @@ kept only when the end marks together reach 0.7; a sentence takes `?` when Vietn
 words say it asks (a final "không"/"chưa" closing a yes/no frame, an asking particle, a question
 word not denied earlier, "tại sao"/"có phải" first), since the training text almost never asks;
 a token with no vowel is an abbreviation and written in capitals when the model capitalises it
-or never saw it; a closing particle ("ạ", "nhé") never starts a sentence, and "tôi"/"chúng" are
-lower case inside one. The figures below are measured through all of that.
+or never saw it; a closing particle ("ạ", "nhé") never starts a sentence nor takes a comma
+before it, a lone "đâu" after a negation closes the sentence before, and "tôi"/"chúng" and a
+form of address before "ơi" are lower case inside a sentence. The figures below are measured through all of that.
 
 Exported to ONNX with int8 weights where ONNX Runtime's dynamic quantisation applies (int8 costs
 nothing measurable: a 400-step model and its fp32 export scored within 0.003 F1 on every
