@@ -292,3 +292,32 @@ def test_diarization_of_a_telephone_conversation_keeps_both_voices(speaker_cache
     sf.write(tmp_path / "tel.wav", resample_poly(conv.mono, 1, 2).astype(np.float32), 8000)
     narrow = np.concatenate(list(iter_decoded(tmp_path / "tel.wav", 600.0)))
     assert diarizer.diarize(narrow, 1, 20).speakers == 2
+
+
+def test_a_recording_read_from_disk_gives_the_turns_of_one_held_whole(speaker_cache, tmp_path):
+    """The worker diarizes the processed WAV where it lies (an archive of hours is never
+    loaded whole): speech detection over blocks, windows read one batch at a time, the
+    long-term spectrum from sampled frames. Every number must be the one of the whole array."""
+    from shared.speech.processed_wav import load_wav
+    from shared.speech.samples import ArraySamples, WavSamples
+    from shared.speech.speakers.diarizer import Diarizer
+    from shared.speech.speakers.weights import ensure_campplus
+    from shared.speech.vad import default_detector
+
+    wav = tmp_path / "conversation.wav"
+    sf.write(wav, conversation("VFC", 40, seed=5).mono, SAMPLE_RATE, subtype="PCM_16")
+    audio = load_wav(wav)
+    with WavSamples(wav) as disk:
+        assert len(disk) == audio.size
+        assert np.array_equal(disk.read(-5, 1000), audio[:1000])  # clipped to the recording
+        assert np.array_equal(disk.read(audio.size - 10, audio.size + 99), audio[-10:])
+        assert np.array_equal(np.concatenate(list(disk.blocks(7777))), audio)
+    detector = default_detector()
+    whole = detector.speech_spans(audio)
+    assert len(whole) > 5
+    for size in (511, 7777, SAMPLE_RATE * 60):  # blocks cut anywhere, even mid-frame
+        assert detector.stream_spans(ArraySamples(audio).blocks(size)) == whole
+    diarizer = Diarizer.load(ensure_campplus(speaker_cache), detector)
+    held = diarizer.diarize(audio, 1, 20)
+    assert held.speakers == 3
+    assert diarizer.diarize_wav(wav, 1, 20) == held

@@ -17,7 +17,7 @@ from pathlib import Path
 from shared.speech.audio import channel_count
 from shared.speech.channel_wav import StereoAudio, prepare_stereo
 from shared.speech.engines.base import Segment, Word
-from shared.speech.processed_wav import PreparedAudio, load_wav, prepare_audio
+from shared.speech.processed_wav import PreparedAudio, prepare_audio
 from shared.speech.speakers.assign import assign
 from shared.speech.speakers.diarizer import Diarization, Diarizer
 from shared.speech.speakers.options import SpeakerOptions
@@ -91,7 +91,7 @@ class SpeakerPass:
         if self.diarizer is None:
             raise RuntimeError("this worker has no speaker model")
         low, high = self.options.speaker_range()
-        return self.diarizer().diarize(load_wav(wav), low, high)
+        return self.diarizer().diarize_wav(wav, low, high)
 
     def _stereo(self, stereo: StereoAudio) -> Attributed:
         summary = SpeakerSummary(channels=2, notes=[stereo.note] if stereo.note else [])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,21 +59,35 @@ class SileroSequence:
         )
 
     def probabilities(self, audio: Float32Array) -> Float32Array:
-        frames = -(-audio.size // self.FRAME)
-        padded = np.zeros(frames * self.FRAME + self.CONTEXT, dtype=np.float32)
-        padded[self.CONTEXT : self.CONTEXT + audio.size] = audio
+        return self.stream_probabilities([audio])
+
+    def stream_probabilities(self, blocks: Iterable[Float32Array]) -> Float32Array:
+        """One speech probability per frame of the blocks taken as one recording: the calls
+        and their inputs are those of the whole recording at once (same numbers), but only
+        one call's audio is held, not the recording and a padded copy of it."""
+        group = self.FRAME * self.BLOCK
         state = [np.zeros((1, 1, 128), dtype=np.float32) for _ in range(2)]
-        out = []
-        for first in range(0, frames, self.BLOCK):
-            count = min(self.BLOCK, frames - first)
-            at = (first + np.arange(count))[:, None] * self.FRAME + np.arange(
-                self.FRAME + self.CONTEXT
-            )
-            probs, state[0], state[1] = self.session.run(
-                ["speech_probs", "hn", "cn"], {"input": padded[at], "h": state[0], "c": state[1]}
-            )
-            out.append(np.asarray(probs).reshape(-1))
+        held = np.zeros(self.CONTEXT, dtype=np.float32)  # the context, then undecided samples
+        out: list[Float32Array] = []
+        for block in blocks:
+            held = np.concatenate([held, np.asarray(block, dtype=np.float32).reshape(-1)])
+            while held.size - self.CONTEXT >= group:
+                out.append(self._run(held[: self.CONTEXT + group], self.BLOCK, state))
+                held = held[group:]
+        frames = -(-(held.size - self.CONTEXT) // self.FRAME)
+        if frames:
+            last = np.zeros(self.CONTEXT + frames * self.FRAME, dtype=np.float32)
+            last[: held.size] = held
+            out.append(self._run(last, frames, state))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def _run(self, padded: Float32Array, count: int, state: list[Float32Array]) -> Float32Array:
+        """``count`` frames of ``padded`` (their context first), the LSTM state carried on."""
+        at = np.arange(count)[:, None] * self.FRAME + np.arange(self.FRAME + self.CONTEXT)
+        probs, state[0], state[1] = self.session.run(
+            ["speech_probs", "hn", "cn"], {"input": padded[at], "h": state[0], "c": state[1]}
+        )
+        return np.asarray(probs, dtype=np.float32).reshape(-1)
 
 
 def _import_silero() -> Any:
@@ -146,6 +160,26 @@ class SpeechDetector:
                     self._model.probabilities(samples), samples.size, self.rule
                 )
         return [(offset_s + s / SAMPLE_RATE, offset_s + e / SAMPLE_RATE) for s, e in stamps]
+
+    def stream_spans(self, blocks: Iterable[Float32Array]) -> list[tuple[float, float]]:
+        """``speech_spans`` of a recording given as consecutive blocks, without holding it
+        whole (with the ONNX model; TorchScript silero needs the whole array)."""
+        if self._timestamps is not None:
+            return self.speech_spans(np.concatenate([np.asarray(b).reshape(-1) for b in blocks]))
+        length = 0
+
+        def counted() -> Iterator[Float32Array]:
+            nonlocal length
+            for block in blocks:
+                length += len(block)
+                yield block
+
+        with _lock:
+            probs = self._model.stream_probabilities(counted())
+        if length < 512:
+            return []
+        stamps = spans_from_probs(probs, length, self.rule)
+        return [(s / SAMPLE_RATE, e / SAMPLE_RATE) for s, e in stamps]
 
     @property
     def rule(self) -> SpanRule:

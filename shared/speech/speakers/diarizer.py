@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.speech.engines.base import Float32Array
+from shared.speech.engines.base import SAMPLE_RATE, Float32Array
+from shared.speech.samples import ArraySamples, Samples, WavSamples
 from shared.speech.speakers.assign import Turn
 from shared.speech.speakers.clustering import MIN_WINDOWS, cluster
 from shared.speech.speakers.embeddings import Embedder, Window, windows
@@ -23,6 +24,7 @@ from shared.speech.vad import SpeechDetector
 # rule): speech detection misses quiet stretches of real speech far more often than a speaker
 # pauses this briefly and resumes; measured on the AMI excerpts, 38.2 -> 30.8 % DER.
 JOIN_GAP_S = 4.0
+SPAN_BLOCK = 60 * SAMPLE_RATE  # samples read at a time for speech detection
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,14 +48,22 @@ class Diarizer:
         return cls(Embedder(ensure_onnx(weights)), detector)
 
     def diarize(self, audio: Float32Array, low: int, high: int) -> Diarization:
-        spans = self.detector.speech_spans(audio)
+        return self.diarize_samples(ArraySamples(audio), low, high)
+
+    def diarize_wav(self, wav: Path, low: int, high: int) -> Diarization:
+        """A processed WAV, read from disk as needed: never held whole, however long."""
+        with WavSamples(wav) as samples:
+            return self.diarize_samples(samples, low, high)
+
+    def diarize_samples(self, samples: Samples, low: int, high: int) -> Diarization:
+        spans = self.detector.stream_spans(samples.blocks(SPAN_BLOCK))
         cut = windows(spans)
         if not cut:
             return Diarization([], "no speech found to tell speakers apart")
         note = None
         if len(cut) < MIN_WINDOWS and high > 1:
             note = "too little speech to tell speakers apart: all of it is given to one speaker"
-        labels = cluster(self.embedder.embed(audio, cut), low, high)
+        labels = cluster(self.embedder.embed(samples, cut), low, high)
         found = len(set(labels.tolist()))
         if note is None and found < low:
             note = f"asked for at least {low} speakers, {found} told apart"

@@ -13,11 +13,12 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
-from shared.speech.speakers.fbank import fbank, is_telephone_band
+from shared.speech.samples import Samples
+from shared.speech.speakers.fbank import FRAME_LEN, band_limited, fbank, profile_starts
 
 WINDOW_S = 1.5
 SHIFT_S = 0.6
-BATCH = 64
+BATCH = 8
 Window = tuple[float, float]
 
 
@@ -47,12 +48,16 @@ class Embedder:
             str(onnx_model), options, providers=["CPUExecutionProvider"]
         )
 
-    def embed(self, audio: Float32Array, spans: list[Window]) -> Float32Array:
-        telephone = is_telephone_band(audio)  # one decision per recording, not per window
-        feats = [
-            fbank(audio[int(s * SAMPLE_RATE) : int(e * SAMPLE_RATE)], telephone) for s, e in spans
-        ]
-        out = [self._batch(feats[i : i + BATCH]) for i in range(0, len(feats), BATCH)]
+    def embed(self, samples: Samples, spans: list[Window]) -> Float32Array:
+        """One embedding per window; only one batch of windows' audio is read at a time."""
+        telephone = _telephone(samples)  # one decision per recording, not per window
+        out = []
+        for first in range(0, len(spans), BATCH):
+            feats = [
+                fbank(samples.read(int(s * SAMPLE_RATE), int(e * SAMPLE_RATE)), telephone)
+                for s, e in spans[first : first + BATCH]
+            ]
+            out.append(self._batch(feats))
         return np.concatenate(out) if out else np.zeros((0, 192), np.float32)
 
     def _batch(self, feats: list[Float32Array]) -> Float32Array:
@@ -62,3 +67,11 @@ class Embedder:
             batch[i, : len(f)] = f
         result: Float32Array = self.session.run(None, {"feats": batch})[0]
         return result
+
+
+def _telephone(samples: Samples) -> bool:
+    """``is_telephone_band`` of the recording, its frames read where they lie."""
+    starts = profile_starts(len(samples))
+    if not starts.size:
+        return False
+    return band_limited(np.stack([samples.read(int(s), int(s) + FRAME_LEN) for s in starts]))
