@@ -59,7 +59,8 @@ word not denied earlier, "tại sao"/"có phải" first), since the training tex
 a token with no vowel is an abbreviation and written in capitals when the model capitalises it
 or never saw it; a closing particle ("ạ", "nhé") never starts a sentence nor takes a comma
 before it, a lone "đâu" after a negation closes the sentence before, and "tôi"/"chúng" and a
-form of address before "ơi" are lower case inside a sentence. The figures below are measured through all of that.
+form of address before "ơi" are lower case inside a sentence. The figures below are measured
+through all of that.
 
 Exported to ONNX with int8 weights where ONNX Runtime's dynamic quantisation applies (int8 costs
 nothing measurable: a 400-step model and its fp32 export scored within 0.003 F1 on every
