@@ -264,16 +264,17 @@ def test_telephone_band_is_told_from_wideband_speech(tmp_path):
     from scipy.signal import resample_poly
 
     from shared.speech.audio import iter_decoded
+    from shared.speech.samples import ArraySamples
     from shared.speech.speakers.fbank import fbank, is_telephone_band
     from tests.conversations import SHARED
 
     call = SHARED / "vi-unlabelled" / "test1.wav"
-    assert is_telephone_band(np.concatenate(list(iter_decoded(call, 600.0))))
+    assert is_telephone_band(ArraySamples(np.concatenate(list(iter_decoded(call, 600.0)))))
     wide = conversation("VF", 6, seed=3).mono
-    assert not is_telephone_band(wide)
+    assert not is_telephone_band(ArraySamples(wide))
     sf.write(tmp_path / "tel.wav", resample_poly(wide, 1, 2).astype(np.float32), 8000)
     narrow = np.concatenate(list(iter_decoded(tmp_path / "tel.wav", 600.0)))
-    assert is_telephone_band(narrow)
+    assert is_telephone_band(ArraySamples(narrow))
     feats = fbank(narrow[:32000], telephone=True)
     assert not feats[:, -15:].any() and feats[:, :50].any()
 

@@ -14,7 +14,7 @@ import onnxruntime as ort
 
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
 from shared.speech.samples import Samples
-from shared.speech.speakers.fbank import FRAME_LEN, band_limited, fbank, profile_starts
+from shared.speech.speakers.fbank import fbank, is_telephone_band
 
 WINDOW_S = 1.5
 SHIFT_S = 0.6
@@ -50,7 +50,7 @@ class Embedder:
 
     def embed(self, samples: Samples, spans: list[Window]) -> Float32Array:
         """One embedding per window; only one batch of windows' audio is read at a time."""
-        telephone = _telephone(samples)  # one decision per recording, not per window
+        telephone = is_telephone_band(samples)  # one decision per recording, not per window
         out = []
         for first in range(0, len(spans), BATCH):
             feats = [
@@ -67,11 +67,3 @@ class Embedder:
             batch[i, : len(f)] = f
         result: Float32Array = self.session.run(None, {"feats": batch})[0]
         return result
-
-
-def _telephone(samples: Samples) -> bool:
-    """``is_telephone_band`` of the recording, its frames read where they lie."""
-    starts = profile_starts(len(samples))
-    if not starts.size:
-        return False
-    return band_limited(np.stack([samples.read(int(s), int(s) + FRAME_LEN) for s in starts]))

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
+from shared.speech.samples import Samples
 
 FRAME_LEN = 400  # 25 ms
 FRAME_SHIFT = 160  # 10 ms
@@ -89,11 +90,14 @@ def _frame_power(picked: Float32Array) -> npt.NDArray[np.float64]:
     return mel
 
 
-def is_telephone_band(audio: Float32Array) -> bool:
+def is_telephone_band(samples: Samples) -> bool:
     """Whether the whole recording is band-limited: its long-term top bin EMPTY_DB or more
-    under its strongest. Wideband speech, even muffled, keeps that bin within about 65 dB."""
-    starts = profile_starts(len(audio))
-    return band_limited(audio[starts[:, None] + np.arange(FRAME_LEN)]) if starts.size else False
+    under its strongest. Wideband speech, even muffled, keeps that bin within about 65 dB.
+    Only the sampled frames are read, so a recording on disk is never loaded for it."""
+    starts = profile_starts(len(samples))
+    if not starts.size:
+        return False
+    return band_limited(np.stack([samples.read(int(s), int(s) + FRAME_LEN) for s in starts]))
 
 
 def profile_starts(length: int) -> npt.NDArray[np.int64]:
@@ -108,7 +112,7 @@ def profile_starts(length: int) -> npt.NDArray[np.int64]:
 
 
 def band_limited(frames: Float32Array) -> bool:
-    """``is_telephone_band`` for its (n, FRAME_LEN) frames, read however the caller reads."""
+    """``is_telephone_band`` for its (n, FRAME_LEN) frames."""
     level = _frame_power(frames).mean(axis=0) + 1e-30
     return bool(10 * np.log10(level[-1] / level.max()) < -EMPTY_DB)
 

@@ -61,13 +61,14 @@ class NumberWriter:
 
     def write(self, words: Sequence[str]) -> list[Span]:
         words = list(words)
-        readable = self._readable(words)
+        names = [birth_order_name(words, at) for at in range(len(words))]
+        readable = [ok and not name for ok, name in zip(self._readable(words), names, strict=True)]
         spans: list[Span] = []
         start = 0
         while start < len(words):
             if not readable[start] or words[start] not in _OPENERS:
-                name = birth_order_name(words, start)  # written as the name it is: "Mười"
-                spans.append(Span(words[start].title() if name else words[start], start, start))
+                word = words[start].title() if names[start] else words[start]  # "ông Mười"
+                spans.append(Span(word, start, start))
                 start += 1
                 continue
             stop = start + 1
@@ -82,8 +83,6 @@ class NumberWriter:
     def _readable(self, words: list[str]) -> list[bool]:
         """Which words may be part of a number: known to the grammar and not in a set phrase."""
         readable = [word in self._vocabulary for word in words]
-        for at in range(len(words)):
-            readable[at] = readable[at] and not birth_order_name(words, at)
         for start in range(len(words)):
             for idiom in IDIOMS:
                 if tuple(words[start : start + len(idiom)]) == idiom:
