@@ -322,3 +322,25 @@ def test_a_recording_read_from_disk_gives_the_turns_of_one_held_whole(speaker_ca
     held = diarizer.diarize(audio, 1, 20)
     assert held.speakers == 3
     assert diarizer.diarize_wav(wav, 1, 20) == held
+
+
+def test_a_short_windows_voice_print_does_not_depend_on_its_batch(speaker_cache):
+    """CAM++ pools over every frame it is given: a 0.7 s window must be embedded on its own
+    frames, not padded to the 1.5 s windows it happens to be batched with."""
+    from shared.speech.samples import ArraySamples
+    from shared.speech.speakers.diarizer import Diarizer
+    from shared.speech.speakers.weights import ensure_campplus
+    from shared.speech.vad import default_detector
+
+    embedder = Diarizer.load(ensure_campplus(speaker_cache), default_detector()).embedder
+    audio = ArraySamples(conversation("VF", 6, seed=1).mono)
+    full = [(0.6 * i, 0.6 * i + 1.5) for i in range(5)]
+    short = (4.0, 4.7)
+    alone = embedder.embed(audio, [short])[0]
+    batched = embedder.embed(audio, [*full[:3], short, *full[3:]])
+    assert batched.shape == (6, 192)
+    np.testing.assert_allclose(batched[3], alone, atol=1e-5)
+    for i, window in enumerate(full):
+        np.testing.assert_allclose(
+            batched[i + (i >= 3)], embedder.embed(audio, [window])[0], atol=1e-5
+        )

@@ -14,11 +14,12 @@ import onnxruntime as ort
 
 from shared.speech.engines.base import SAMPLE_RATE, Float32Array
 from shared.speech.samples import Samples
-from shared.speech.speakers.fbank import fbank, is_telephone_band
+from shared.speech.speakers.fbank import BINS, fbank, is_telephone_band
 
 WINDOW_S = 1.5
 SHIFT_S = 0.6
 BATCH = 8
+EMBEDDING_DIM = 192
 Window = tuple[float, float]
 
 
@@ -58,12 +59,17 @@ class Embedder:
                 for s, e in spans[first : first + BATCH]
             ]
             out.append(self._batch(feats))
-        return np.concatenate(out) if out else np.zeros((0, 192), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, EMBEDDING_DIM), np.float32)
 
     def _batch(self, feats: list[Float32Array]) -> Float32Array:
-        longest = max(max(len(f) for f in feats), 1)
-        batch = np.zeros((len(feats), longest, feats[0].shape[1]), np.float32)
-        for i, f in enumerate(feats):
-            batch[i, : len(f)] = f
-        result: Float32Array = self.session.run(None, {"feats": batch})[0]
+        """Windows of one length run together, each length on its own. CAM++ pools statistics
+        over every frame it is given, so a short window padded to its batch's longest would
+        be pooled with the padding: its voice print would depend on its neighbours."""
+        result = np.zeros((len(feats), EMBEDDING_DIM), np.float32)
+        for frames in sorted({len(f) for f in feats}):
+            rows = [i for i, f in enumerate(feats) if len(f) == frames]
+            batch = np.zeros((len(rows), max(frames, 1), BINS), np.float32)
+            for row, i in enumerate(rows):
+                batch[row, :frames] = feats[i]
+            result[rows] = self.session.run(None, {"feats": batch})[0]
         return result
