@@ -20,6 +20,8 @@ from api import (
     search,
     web,
 )
+from api.openai_compat import errors as openai_errors
+from api.openai_compat import models as openai_models
 from api.openai_compat import routes as openai_routes
 from api.services import Services, install
 from api.wait_slots import WaitSlots
@@ -50,11 +52,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     errors.register(app)
     auth.register(app)  # before any route: API keys, once configured
+    openai_errors.register(app)  # OpenAI's error shape under /v1/audio/ and /v1/models
     app.register_blueprint(openapi.bp)  # /openapi.json
     app.register_blueprint(health.bp)
     app.register_blueprint(jobs.bp)
     app.register_blueprint(legacy.bp)
     app.register_blueprint(openai_routes.bp)  # /v1/audio/transcriptions, OpenAI's shape
+    app.register_blueprint(openai_models.bp)  # /v1/models: the names `model` selects
     app.register_blueprint(deliveries.bp)  # /v1/jobs/<id>/deliveries: webhook attempts
     app.register_blueprint(batches.bp)  # /v1/batches: many server paths at once
     app.register_blueprint(search.bp)  # /v1/search: words in completed transcripts

@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     QUERY_TOO_LONG = "query_too_long"
     INVALID_SPEAKER_COUNT = "invalid_speaker_count"
     INVALID_CHANNEL_NAMES = "invalid_channel_names"
+    MODEL_NOT_FOUND = "model_not_found"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -98,6 +99,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.QUERY_TOO_LONG: 400,
     ErrorCode.INVALID_SPEAKER_COUNT: 400,
     ErrorCode.INVALID_CHANNEL_NAMES: 400,
+    ErrorCode.MODEL_NOT_FOUND: 404,
 }
 
 

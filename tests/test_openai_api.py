@@ -291,3 +291,34 @@ def test_words_are_the_written_tokens_where_a_segment_has_them(app):
     assert body["words"][0] == {"word": "15", "start": 0.0, "end": 0.6}
     assert body["segments"][0]["avg_logprob"] == pytest.approx(-0.6931, abs=1e-4)
     assert body["segments"][1]["avg_logprob"] == 0.0 and body["language"] == "vietnamese"
+
+
+def test_models_lists_the_names_model_selects(stack):
+    """What an app's model picker shows: `default` and each STT_MODELS name, each retrievable,
+    any other name a NotFoundError; behind the same key as the rest of /v1."""
+    app = _keyed_app(stack, models={"small": "wav2vec2:/nowhere", "org/tuned": "whisper:/x"})
+    for url in serve_app(app):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0)
+        listed = client.models.list()
+        assert [m.id for m in listed.data] == ["default", "small", "org/tuned"]
+        assert {(m.object, m.owned_by) for m in listed.data} == {("model", "vi-stt")}
+        assert client.models.retrieve("org/tuned").id == "org/tuned"
+        assert client.models.retrieve("default").created == listed.data[0].created
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.models.retrieve("whisper-1")
+        assert missing.value.code == "model_not_found" and missing.value.param == "model"
+        assert "whisper-1" in missing.value.message
+        stranger = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-not-a-key", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):
+            stranger.models.list()
+
+
+def test_paths_the_router_cannot_match_still_answer_in_openais_shape(stack):
+    """A wrong method, or a model name the router cannot take, never reaches a blueprint."""
+    for url in serve_app(_keyed_app(stack)):
+        wrong_method = requests.get(f"{url}/v1/audio/transcriptions", headers=_bearer(KEY))
+        odd_name = requests.get(f"{url}/v1/models/a%0Ab", headers=_bearer(KEY))
+        for answer, status in ((wrong_method, 405), (odd_name, 404)):
+            error = answer.json()["error"]
+            assert answer.status_code == status
+            assert error["type"] == "invalid_request_error" and set(error) >= {"param", "code"}

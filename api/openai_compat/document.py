@@ -1,11 +1,18 @@
-"""The route's entry in the OpenAPI document (api/openapi.py merges it into the route table)."""
+"""The OpenAI routes' entries in the OpenAPI document (api/openapi.py merges them into the route
+table)."""
 
 from __future__ import annotations
 
 from api.openai_compat.answers import RENDERED
 from api.openai_compat.form import TranscriptionForm
-from api.openai_compat.shapes import OpenAIError, Transcription, TranscriptionVerbose
-from api.openapi_routes import Schema, operation
+from api.openai_compat.shapes import (
+    Model,
+    ModelList,
+    OpenAIError,
+    Transcription,
+    TranscriptionVerbose,
+)
+from api.openapi_routes import Schema, json_answer, operation, path_id
 from shared.speech.formats import MIMETYPES
 
 ERRORS = {
@@ -24,6 +31,21 @@ ANSWERS: Schema = {
     "application/json": {"schema": {"anyOf": [Transcription, TranscriptionVerbose]}},
     **{MIMETYPES[fmt].split(";")[0]: {"schema": {"type": "string"}} for fmt in RENDERED.values()},
 }
+MODEL_ERRORS = {
+    401: ERRORS[401],
+    404: "No model of that name here (model_not_found)",
+    500: "Unexpected error",
+    503: "Database unavailable",
+}
+
+
+def _errors(texts: dict[int, str]) -> dict[str, Schema]:
+    return {
+        str(code): {"description": text, "content": {"application/json": {"schema": OpenAIError}}}
+        for code, text in texts.items()
+    }
+
+
 OPENAI_PATHS: dict[str, Schema] = {
     "/v1/audio/transcriptions": {
         "post": operation(
@@ -34,15 +56,25 @@ OPENAI_PATHS: dict[str, Schema] = {
                     "content": ANSWERS,
                     "headers": JOB_ID,
                 },
-                **{
-                    str(code): {
-                        "description": text,
-                        "content": {"application/json": {"schema": OpenAIError}},
-                    }
-                    for code, text in ERRORS.items()
-                },
+                **_errors(ERRORS),
             },
             body={"required": True, "content": {"multipart/form-data": {"schema": FORM}}},
         )
-    }
+    },
+    "/v1/models": {
+        "get": operation(
+            "OpenAI's listModels: the names `model` selects here (default, STT_MODELS)",
+            {
+                "200": json_answer(ModelList, "The models offered"),
+                **_errors({k: v for k, v in MODEL_ERRORS.items() if k != 404}),
+            },
+        )
+    },
+    "/v1/models/{model_id}": {
+        "parameters": [path_id("model_id", "A name GET /v1/models lists")],
+        "get": operation(
+            "OpenAI's retrieveModel: one offered name",
+            {"200": json_answer(Model, "The model"), **_errors(MODEL_ERRORS)},
+        ),
+    },
 }

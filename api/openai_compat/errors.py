@@ -1,20 +1,23 @@
-"""Errors of /v1/audio/transcriptions in OpenAI's shape, so OpenAI's clients raise their usual
-exceptions (BadRequestError, AuthenticationError, ...) carrying our message.
+"""Errors of /v1/audio/transcriptions and /v1/models in OpenAI's shape, so OpenAI's clients
+raise their usual exceptions (BadRequestError, AuthenticationError, NotFoundError, ...) carrying
+our message.
 
-Every error of the route, wherever it was raised (the API key check before it, the upload
+Every error of these routes, wherever it was raised (the API key check before it, the upload
 limit, the database, the route itself), is first answered in the service's own shape by the
-app's handlers; this blueprint's after-request hook then rewrites it, so the two cannot
-disagree on which status a failure gets. OpenAI answers 400 for a file it cannot use, where the
-service says 415 or 422. Our stable code rides in ``code`` (OpenAI's ``invalid_api_key`` for a
-bad key). An error naming a job says ``x-should-retry: false``: the job exists and goes on, and
-a client retry would submit a second one.
+app's handlers; an after-request hook of the app then rewrites it, so the two cannot disagree
+on which status a failure gets. The hook is the app's, not the blueprints', and goes by path:
+a request the router cannot match (a 405, a model name it cannot route) reaches no blueprint.
+OpenAI answers 400 for a file it cannot use, where the service says 415 or 422. Our stable
+code rides in ``code`` (OpenAI's ``invalid_api_key`` for a bad key). An error naming a job
+says ``x-should-retry: false``: the job exists and goes on, and a client retry would submit a
+second one.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Flask, Response, current_app, request
 
 from shared.errors import ErrorCode
 
@@ -31,6 +34,18 @@ FILE_CODES = frozenset(
     }
 )
 FIELDS = ("response_format", "temperature", "stream", "timestamp_granularities[]")
+PREFIXES = ("/v1/audio/", "/v1/models/")
+
+
+def register(app: Flask) -> None:
+    app.after_request(_on_openai_paths)
+
+
+def _on_openai_paths(response: Response) -> Response:
+    path = request.path
+    if path.startswith(PREFIXES) or path == "/v1/models":
+        return to_openai_shape(response)
+    return response
 
 
 def to_openai_shape(response: Response) -> Response:
@@ -66,6 +81,8 @@ def _param(code: str, message: str) -> str | None:
     refused it (its messages start with the field's name)."""
     if code in FILE_CODES:
         return "file"
+    if code == ErrorCode.MODEL_NOT_FOUND:
+        return "model"
     if code == ErrorCode.INVALID_REQUEST:
         return next((name for name in FIELDS if message.startswith(name)), None)
     return None

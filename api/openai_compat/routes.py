@@ -12,14 +12,12 @@ from flask import Blueprint, Response, jsonify, request
 from api.job_wait import outcome_error, wait_for_job
 from api.jobs import submit_job
 from api.openai_compat.answers import transcription_answer
-from api.openai_compat.errors import to_openai_shape
 from api.openai_compat.form import GRANULARITIES_FIELD, read_form
 from api.services import services
 from api.submission import request_fields
 from shared.errors import ErrorCode, SttError
 
 bp = Blueprint("openai", __name__, url_prefix="/v1/audio")
-bp.after_request(to_openai_shape)
 JOB_ID_HEADER = "X-Job-Id"
 
 

@@ -65,3 +65,19 @@ class TranscriptionVerbose(TypedDict):
     text: str
     segments: NotRequired[list[TranscriptionSegment]]
     words: NotRequired[list[TranscriptionWord]]
+
+
+@with_config(CLOSED)
+class Model(TypedDict):
+    """``created`` is when the API started; ``owned_by`` is this service"""
+
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+@with_config(CLOSED)
+class ModelList(TypedDict):
+    object: Literal["list"]
+    data: list[Model]
