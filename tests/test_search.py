@@ -290,3 +290,21 @@ def test_a_worker_indexes_the_job_it_completes(worker, client, stack, vi_clip):
     first = words(job["transcript"])[0]
     hits = find(client, fold(first), {"e2e": "search"}, limit=100)["results"]
     assert job["id"] in {h["job_id"] for h in hits}
+
+
+def test_metadata_filters_match_numbers_and_booleans_as_written(client, stack, tag):
+    """A filter value is text; a stored number or boolean matches its JSON spelling, on both
+    databases alike (SQLite's json_extract gives 12345 and 1 where PostgreSQL gives text)."""
+    job = completed_job(
+        stack, ("Tin bão khẩn cấp", 0.0, 2.0),
+        meta={**tag, "customer": 12345, "vip": True, "score": 1.5, "note": None},
+    )
+
+    def ids(**params):
+        return {h["job_id"] for h in find(client, "tin bao", tag, **params)["results"]}
+
+    for key, value in (("customer", "12345"), ("vip", "true"), ("score", "1.5")):
+        assert ids(**{f"metadata.{key}": value}) == {job}, key
+    for key, value in (("customer", "1234"), ("vip", "1"), ("vip", "True"), ("note", "None"),
+                       ("note", ""), ("absent", "")):
+        assert ids(**{f"metadata.{key}": value}) == set(), (key, value)

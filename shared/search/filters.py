@@ -1,5 +1,10 @@
 """What narrows a search to some jobs: the key that asks, status, creation time, batch and
-metadata. Conditions on the jobs table, the same on both databases."""
+metadata. Conditions on the jobs table, the same on both databases.
+
+A metadata filter's value is text and matches a stored value written the same way in JSON:
+a string as itself, a number as written, ``true``/``false``. PostgreSQL's ``->>`` gives that
+text; SQLite's ``json_extract`` turns a boolean into 1 or 0, so there the JSON type decides
+(``json_type``), or ``vip=1`` would find ``{"vip": true}`` and ``vip=true`` would not."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, String, and_, func
 
 from shared.errors import ErrorCode, SttError
 from shared.store.tables import Job, JobStatus
@@ -20,9 +25,10 @@ class Filters:
     created_after: datetime | None = None
     created_before: datetime | None = None
     batch_id: uuid.UUID | None = None
-    metadata: dict[str, str] = field(default_factory=dict)  # string values, compared exactly
+    metadata: dict[str, str] = field(default_factory=dict)  # compared exactly, as JSON text
 
-    def conditions(self) -> list[ColumnElement[bool]]:
+    def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
+        """``dialect``: the database's SQLAlchemy name (``sqlite``, ``postgresql``)."""
         found: list[ColumnElement[bool]] = []
         if self.owner is not None:
             found.append(Job.api_key_id == self.owner)
@@ -36,5 +42,19 @@ class Filters:
             found.append(Job.created_at < self.created_before)
         if self.batch_id is not None:
             found.append(Job.batch_id == self.batch_id)
-        found += [Job.meta[key].as_string() == value for key, value in self.metadata.items()]
+        found += [_metadata_is(key, value, dialect) for key, value in self.metadata.items()]
         return found
+
+
+BOOLEANS = ("true", "false")
+
+
+def _metadata_is(key: str, value: str, dialect: str) -> ColumnElement[bool]:
+    text: ColumnElement[str] = Job.meta[key].as_string()
+    if dialect != "sqlite":
+        return text == value
+    # The path as SQLAlchemy writes it for SQLite; json_type answers text.
+    kind = func.json_type(Job.meta, f'$."{key}"', type_=String)
+    if value in BOOLEANS:
+        return kind == value
+    return and_(text == value, kind.not_in(BOOLEANS))

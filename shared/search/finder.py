@@ -94,8 +94,9 @@ def _positions(
     ranking the newest ``WINDOW`` matches, then the next, keeps a page's cost bounded, while a
     query with fewer matches than that (most queries) is ranked whole. Segments indexed between
     two pages can shift the newest window, as with any ranked list."""
-    backend = backend_for(session.connection())
-    conditions = filters.conditions()
+    connection = session.connection()
+    backend = backend_for(connection)
+    conditions = filters.conditions(connection.dialect.name)
     below = after.below if after is not None else None
     last = (after.score, after.segment_id) if after is not None else None
     found: list[Position] = []
