@@ -22,7 +22,7 @@ RUN useradd --system --uid 10001 --create-home --home-dir /home/stt stt \
 # Runtime dependencies first (a cached layer), minus the engines' packages the API never loads.
 COPY pyproject.toml ./
 RUN python -c "import tomllib; \
-engines = ('torch', 'transformers', 'silero-vad', 'onnxruntime', 'pyctcdecode', 'faster-whisper'); \
+engines = ('torch', 'transformers', 'silero-vad', 'onnxruntime', 'pyctcdecode', 'faster-whisper', 'scipy'); \
 deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
 print('\n'.join(d for d in deps if not d.lower().startswith(engines)))" > /tmp/api-requirements.txt \
     && pip install -r /tmp/api-requirements.txt

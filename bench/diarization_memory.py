@@ -54,7 +54,12 @@ else:  # a checkout from before: the worker loaded the file whole
     found = diarizer.diarize(load_wav(wav), 1, 20)
 wall = time.perf_counter() - began
 peak = peak_mb()
-turns = repr([(round(t.start, 3), round(t.end, 3), t.speaker) for t in found.turns])
+# Speakers numbered by first turn, as users see them: a checkout that numbers clusters
+# otherwise gives the same digest for the same turns.
+order = {}
+for t in found.turns:
+    order.setdefault(t.speaker, len(order))
+turns = repr([(round(t.start, 3), round(t.end, 3), order[t.speaker]) for t in found.turns])
 digest = hashlib.sha256(turns.encode()).hexdigest()[:12]
 print(f"+{peak - loaded:.0f} MB (peak {peak:.0f} MB), {wall:.1f} s, "
       f"{found.speakers} speakers, {len(found.turns)} turns, turns {digest}")

@@ -88,6 +88,17 @@ def test_clustering_finds_the_voices_or_the_number_asked():
     assert set(cluster(_voices(3, 2), 1, 20).tolist()) == {0}  # too few windows: one speaker
 
 
+def test_speakers_are_numbered_in_order_of_first_window_past_the_sampling_cap():
+    """Over MAX_WINDOWS a sample is clustered and every window joins its nearest centre."""
+    voices = _voices(1100, 3, seed=4)  # 3,300 windows: voices 0, 1, 2 in blocks
+    shuffled = np.random.default_rng(1).permutation(len(voices))
+    labels = cluster(voices[shuffled], 1, 20)
+    first_seen = list(dict.fromkeys(labels.tolist()))
+    assert first_seen == [0, 1, 2]
+    truth = shuffled // 1100
+    assert len(set(zip(labels.tolist(), truth.tolist(), strict=True))) == 3  # the same grouping
+
+
 def _stats(block: np.ndarray) -> ChannelStats:
     stats = ChannelStats()
     stats.add(block.astype(np.float32))
