@@ -137,7 +137,13 @@ def test_fastest_picks_the_quickest_and_abandons_a_slow_path() -> None:
 
     timing = fastest({"fast": run("fast", 0.002), "slow": run("slow", 0.03)})
     assert timing.best == "fast" and set(timing.seconds) == {"fast", "slow"}
-    assert calls == {"fast": 4, "slow": 2}  # warm-up + 3 timed; warm-up + 1, then abandoned
+    # Each warmed up and timed once; the slow one abandoned, the fast one is left alone and
+    # not timed again.
+    assert calls == {"fast": 2, "slow": 2}
+    calls.update(fast=0, slow=0)
+    close = fastest({"a": run("fast", 0.002), "b": run("slow", 0.002)}, warm=("a",))
+    assert set(close.seconds) == {"a", "b"}
+    assert calls == {"fast": 3, "slow": 4}  # neither abandoned; "a" was warm: no warm-up
 
 
 def test_a_path_that_strays_on_the_probe_is_dropped() -> None:

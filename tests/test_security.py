@@ -347,6 +347,7 @@ def test_without_keys_the_api_is_open(client, capsys, stack):
 
 def test_every_route_but_the_open_ones_needs_a_key(stack):
     from api.auth import is_open
+    from api.openai_compat.errors import is_openai_path
 
     app = _keyed_app(stack, alice=ALICE)
     client = app.test_client()
@@ -361,7 +362,7 @@ def test_every_route_but_the_open_ones_needs_a_key(stack):
                 assert response.status_code != 401, (method, path)
                 continue
             assert response.status_code == 401, path
-            if path.startswith("/v1/audio/"):  # OpenAI's route answers in OpenAI's shape
+            if is_openai_path(path):  # OpenAI's routes answer in OpenAI's shape
                 assert response.get_json()["error"]["code"] == "invalid_api_key", path
             else:
                 assert _code(response) == "unauthorized", path

@@ -41,11 +41,12 @@ def register(app: Flask) -> None:
     app.after_request(_on_openai_paths)
 
 
+def is_openai_path(path: str) -> bool:
+    return path.startswith(PREFIXES) or path == "/v1/models"
+
+
 def _on_openai_paths(response: Response) -> Response:
-    path = request.path
-    if path.startswith(PREFIXES) or path == "/v1/models":
-        return to_openai_shape(response)
-    return response
+    return to_openai_shape(response) if is_openai_path(request.path) else response
 
 
 def to_openai_shape(response: Response) -> Response:

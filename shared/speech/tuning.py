@@ -19,7 +19,7 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,18 +69,25 @@ def measured_here() -> dict[str, Any]:
     }
 
 
-def fastest(candidates: Mapping[str, Callable[[], object]], repeats: int = 3) -> Timing:
+def fastest(
+    candidates: Mapping[str, Callable[[], object]],
+    repeats: int = 3,
+    warm: Collection[str] = (),
+) -> Timing:
     """Best-of-``repeats`` wall time per candidate after one untimed warm-up run each.
 
     The warm-up pays one-off costs (oneDNN primitive creation, ONNX Runtime's first
-    allocation) that a worker pays once, not per chunk. The timed runs go round-robin, one of
+    allocation) that a worker pays once, not per chunk; candidates in ``warm`` have paid them
+    already (a session timed before) and skip it. The timed runs go round-robin, one of
     each candidate per round, so a burst of load from another process slows every candidate
     alike instead of whichever was being timed (a worker starting beside a busy one once
-    picked a path 2.6x slower that way). Ties go to the earlier candidate, so list the
-    preferred (more exact) path first.
+    picked a path 2.6x slower that way). Once the others are abandoned the last one left is not
+    timed again: nothing is left to compare it with. Ties go to the earlier candidate, so list
+    the preferred (more exact) path first.
     """
-    for run in candidates.values():
-        run()
+    for name, run in candidates.items():
+        if name not in warm:
+            run()
     seconds = dict.fromkeys(candidates, float("inf"))
     alive = list(candidates)
     for round_ in range(repeats):
@@ -91,6 +98,8 @@ def fastest(candidates: Mapping[str, Callable[[], object]], repeats: int = 3) ->
         if round_ == 0:
             leader = min(seconds.values())
             alive = [name for name in alive if seconds[name] <= ABANDON_RATIO * leader]
+        if len(alive) == 1:
+            break
     winner = min(seconds, key=lambda name: seconds[name])
     return Timing(winner, seconds)
 

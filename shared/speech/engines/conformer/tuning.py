@@ -67,17 +67,21 @@ def _duels(
 ) -> tuple[str, Any, dict[str, float]]:
     """The fastest path by a run of duels: the leader against each challenger in turn, timed
     side by side, the loser's session freed at once. Holding every candidate's session for one
-    round-robin took 1.4 GB for five paths; two at a time stay under the engine's own peak."""
+    round-robin took 1.4 GB for five paths; two at a time stay under the engine's own peak.
+    The leader was warmed up in the duel it won and is not warmed again."""
     leader, milliseconds = paths[0], dict[str, float]()
     sessions = {leader: build(leader)}
+    warmed: tuple[str, ...] = ()
     for challenger in paths[1:]:
         sessions[challenger] = build(challenger)
         timing = fastest(
-            {name: partial(_steps, ses, _probe_feeds(ses, rows)) for name, ses in sessions.items()}
+            {name: partial(_steps, ses, _probe_feeds(ses, rows)) for name, ses in sessions.items()},
+            warm=warmed,
         )
         milliseconds |= timing.milliseconds()
         del sessions[challenger if timing.best == leader else leader]
         leader = timing.best
+        warmed = (leader,)
     return leader, sessions[leader], milliseconds
 
 
