@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.linalg import eigh
 
 from shared.speech.engines.base import Float32Array
 
@@ -53,6 +52,10 @@ def cluster(embeddings: Float32Array, low: int, high: int) -> IntArray:
 
 
 def _spectral(x: Float32Array, low: int, high: int) -> IntArray:
+    # Imported here: every worker and `stt transcribe` imports the diarizer, few jobs diarize,
+    # and scipy.linalg costs 75 ms and 12 MB to import.
+    from scipy.linalg import eigh
+
     n = len(x)
     # float64: in float32 the partial solver puts zero eigenvalues (one per connected part of
     # the graph) 1e-7 off, enough to reorder the gaps the speaker count is read from.
