@@ -18,6 +18,7 @@ import numpy as np
 
 from shared.speech.engines.base import Float32Array
 from shared.speech.engines.conformer.dequantize import dequantized
+from shared.speech.engines.conformer.prune import drop_unused
 
 
 def project_positions(model: Any) -> int:
@@ -40,7 +41,7 @@ def project_positions(model: Any) -> int:
         graph.node.insert(list(graph.node).index(node), gather)
         graph.node.remove(node)
         count += 1
-    _drop_unused(graph)
+    drop_unused(graph)
     return count
 
 
@@ -69,18 +70,3 @@ def _match(
     if table.ndim != 2 or w.ndim != 2 or table.shape[1] != w.shape[0]:
         return None
     return gather.input[1], (table @ w).astype(np.float32)
-
-
-def _drop_unused(graph: Any) -> None:
-    """Nodes whose outputs nothing reads any more, then initializers nothing reads."""
-    outputs = {o.name for o in graph.output}
-    while True:
-        used = {name for node in graph.node for name in node.input} | outputs
-        dead = [n for n in graph.node if not any(o in used for o in n.output)]
-        if not dead:
-            break
-        for node in dead:
-            graph.node.remove(node)
-    used = {name for node in graph.node for name in node.input}
-    for tensor in [t for t in graph.initializer if t.name not in used]:
-        graph.initializer.remove(tensor)

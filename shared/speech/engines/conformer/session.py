@@ -27,6 +27,7 @@ from shared.speech.engines.conformer.dequantize import dequantized
 from shared.speech.engines.conformer.gate import REWRITTEN, split_path
 from shared.speech.engines.conformer.layernorm import fuse_layer_norms
 from shared.speech.engines.conformer.positions import project_positions
+from shared.speech.engines.conformer.prune import drop_unused
 from shared.speech.engines.conformer.quantize import int8_front_conv
 from shared.speech.engines.conformer.rewrite import cache_glu_outputs
 from shared.speech.models.wheel_fetch import write_atomic
@@ -92,10 +93,7 @@ def fold_conv_weights(model: Any) -> int:
     del graph.node[:]
     graph.node.extend(kept)
     graph.initializer.extend(folded)
-    used = {name for node in graph.node for name in node.input}
-    unused = [t for t in graph.initializer if t.name not in used]
-    for tensor in unused:
-        graph.initializer.remove(tensor)
+    drop_unused(graph)
     return len(folded)
 
 
