@@ -15,7 +15,14 @@ import soundfile as sf
 
 from shared.speech.engines.base import SAMPLE_RATE
 from shared.webhook_signing import verify
-from tests.conftest import Stack, make_stack, start_worker, stop_worker, wait_for_worker
+from tests.conftest import (
+    Stack,
+    make_stack,
+    serve_app,
+    start_worker,
+    stop_worker,
+    wait_for_worker,
+)
 from tests.conversations import Conversation, conversation
 from tests.test_e2e import submit_file, wait_job
 from tests.test_webhooks import NEW_SECRET, WEBHOOK_ENV
@@ -132,6 +139,39 @@ def test_diarization_labels_a_conversation(client, call, tmp_path):
     doc = _document(client, job)
     assert [u["speaker"] for u in doc["utterances"]][:1] == ["A"]
     assert "channel" not in doc["utterances"][0]
+
+
+def test_openais_diarized_json_answers_speaker_turns(client, call, tmp_path):
+    """OpenAI's diarize call, from the official client over HTTP: one segment per turn, the
+    speakers labelled A and B as OpenAI labels them; enrolled voices are refused."""
+    openai = pytest.importorskip("openai")
+    path = _wav(tmp_path / "conv.wav", call.mono)
+    for url in serve_app(client.application):
+        api = openai.OpenAI(base_url=f"{url}/v1", api_key="open", max_retries=0, timeout=180)
+        with path.open("rb") as audio:
+            answer = api.audio.transcriptions.create(
+                model="gpt-4o-transcribe-diarize",
+                file=audio,
+                response_format="diarized_json",
+                chunking_strategy="auto",
+            )
+        segments = answer.segments
+        assert answer.task == "transcribe" and answer.usage.seconds == answer.duration > 0
+        assert {s.speaker for s in segments} == {"A", "B"} and segments[0].speaker == "A"
+        assert all(s.type == "transcript.text.segment" and s.text for s in segments)
+        assert [s.start for s in segments] == sorted(s.start for s in segments)
+        assert all(a.speaker != b.speaker for a, b in zip(segments, segments[1:], strict=False))
+        assert len({s.id for s in segments}) == len(segments)
+        with path.open("rb") as audio, pytest.raises(openai.BadRequestError) as refused:
+            api.audio.transcriptions.create(
+                model="gpt-4o-transcribe-diarize",
+                file=audio,
+                response_format="diarized_json",
+                known_speaker_names=["Lan"],
+                known_speaker_references=["data:audio/wav;base64,UklGRg=="],
+            )
+        assert refused.value.code == "invalid_request"
+        assert refused.value.param == "known_speaker_names[]"
 
 
 def test_diarization_of_a_one_second_clip_completes_with_a_note(client, call, tmp_path):

@@ -1,4 +1,5 @@
-"""A completed job as OpenAI's transcription answers: json, text, srt, vtt and verbose_json.
+"""A completed job as OpenAI's transcription answers: json, text, srt, vtt, verbose_json and
+diarized_json (one segment per speaker turn, the service's utterances).
 
 verbose_json carries the fields OpenAI's clients parse. Those that describe Whisper's own
 decoding are filled from what a CTC recogniser has: ``avg_logprob`` is the mean log of the
@@ -17,7 +18,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from shared.speech.engines.base import Segment
-from shared.speech.formats import clean, render, segments_from_json
+from shared.speech.formats import clean, render, segments_from_json, utterance_dict, utterances
 from shared.store.tables import Job
 
 LANGUAGE_NAMES = {"vi": "vietnamese", "en": "english"}  # verbose_json names it as Whisper does
@@ -33,6 +34,8 @@ def transcription_answer(job: Job, fmt: str, granularities: Sequence[str]) -> Re
         return Response(body, mimetype=mimetype)
     if fmt == "json":
         return jsonify({"text": clean(text)})
+    if fmt == "diarized_json":
+        return jsonify(_diarized(text, segments, duration))
     answer: dict[str, Any] = {
         "task": "transcribe",
         "language": _language(job),
@@ -44,6 +47,29 @@ def transcription_answer(job: Job, fmt: str, granularities: Sequence[str]) -> Re
     if "word" in granularities:
         answer["words"] = [word for seg in segments for word in _words(seg)]
     return jsonify(answer)
+
+
+def _diarized(text: str, segments: Sequence[Segment], duration: float) -> dict[str, Any]:
+    """Speaker turns as OpenAI's diarized segments. A job whose speakers could not be told
+    apart (too little speech) is one speaker, A, as OpenAI labels a lone voice."""
+    turns = [utterance_dict(group) for group in utterances(segments)]
+    return {
+        "task": "transcribe",
+        "duration": round(duration, 3),
+        "text": clean(text),
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{index}",
+                "start": turn["start"],
+                "end": turn["end"],
+                "text": turn["text"],
+                "speaker": turn["speaker"] or "A",
+            }
+            for index, turn in enumerate(turns)
+        ],
+        "usage": {"type": "duration", "seconds": round(duration, 3)},
+    }
 
 
 def _language(job: Job) -> str:

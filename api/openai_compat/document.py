@@ -10,6 +10,7 @@ from api.openai_compat.shapes import (
     ModelList,
     OpenAIError,
     Transcription,
+    TranscriptionDiarized,
     TranscriptionVerbose,
 )
 from api.openapi_routes import Schema, json_answer, operation, path_id
@@ -28,7 +29,9 @@ ERRORS = {
 FORM = TranscriptionForm
 JOB_ID = {"X-Job-Id": {"description": "The job behind the answer", "schema": {"type": "string"}}}
 ANSWERS: Schema = {
-    "application/json": {"schema": {"anyOf": [Transcription, TranscriptionVerbose]}},
+    "application/json": {
+        "schema": {"anyOf": [Transcription, TranscriptionVerbose, TranscriptionDiarized]}
+    },
     **{MIMETYPES[fmt].split(";")[0]: {"schema": {"type": "string"}} for fmt in RENDERED.values()},
 }
 MODEL_ERRORS = {

@@ -33,7 +33,14 @@ FILE_CODES = frozenset(
         ErrorCode.SILENT_AUDIO,
     }
 )
-FIELDS = ("response_format", "temperature", "stream", "timestamp_granularities[]")
+FIELDS = (
+    "response_format",
+    "temperature",
+    "stream",
+    "timestamp_granularities[]",
+    "known_speaker_names[]",
+    "known_speaker_references[]",
+)
 PREFIXES = ("/v1/audio/", "/v1/models/")
 
 

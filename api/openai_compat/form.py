@@ -5,6 +5,11 @@ send that mean nothing here (``whisper-1``, ``gpt-4o-transcribe``) select the de
 rather than fail, so an app written for OpenAI works unchanged. The closest thing this service
 has to a prompt is hotwords: a prompt's short comma-separated phrases become hotwords of the
 beam decoder (where they act); running prose in it is left out, as no hotword could match it.
+``diarized_json`` (OpenAI's answer with speaker turns) makes the job tell speakers apart: a
+two-channel call by its channels (as every job does by default), one channel by diarization.
+Speakers are labelled A, B, ... in order of first speech, as OpenAI labels them; naming them
+from reference recordings (``known_speaker_references[]``) is refused, since no voice is
+enrolled here. ``chunking_strategy`` is ignored: speech detection cuts the audio anyway.
 """
 
 from __future__ import annotations
@@ -20,13 +25,14 @@ from shared.errors import ErrorCode, SttError
 from shared.jobs.routing import DEFAULT_MODEL_NAME, offered_models
 from shared.settings import Settings
 
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json", "diarized_json")
 GRANULARITIES = ("segment", "word")
 GRANULARITIES_FIELD = "timestamp_granularities[]"
+KNOWN_SPEAKERS = ("known_speaker_names[]", "known_speaker_references[]")
 MAX_PHRASE_WORDS = 6
 _PHRASE_BREAKS = re.compile(r"[,;\n]")
 
-ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
 Granularity = Literal["segment", "word"]
 Temperature = Annotated[float, Field(ge=0, le=1)]
 MODEL = "A model this deployment offers (STT_MODELS); any other name (whisper-1) is the default"
@@ -103,6 +109,8 @@ class TranscriptionForm(BaseModel):
             fields["language"] = self.language
         if self.prompt:
             fields |= {"hotwords": self.prompt, "decoder": "beam"}
+        if self.response_format == "diarized_json":
+            fields["diarize"] = True
         return fields
 
 
@@ -110,4 +118,11 @@ def read_form(fields: dict[str, Any], listed: list[str], settings: Settings) -> 
     """``listed``: every value of the granularities field (the client sends it repeated)."""
     fields = {**fields, GRANULARITIES_FIELD: listed}
     fields.pop("file", None)  # a text field of that name is no upload: the route says so
+    for name in KNOWN_SPEAKERS:
+        if fields.get(name) or fields.get(name.removesuffix("[]")):
+            raise SttError(
+                ErrorCode.INVALID_REQUEST,
+                f"{name} is not supported: no voices are enrolled here, speakers are labelled "
+                "A, B, ... in order of first speech",
+            )
     return TranscriptionForm.model_validate(fields, context={"settings": settings})

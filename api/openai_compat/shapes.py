@@ -1,5 +1,6 @@
-"""The answers of /v1/audio/transcriptions as typed dicts, for the OpenAPI document: OpenAI's
-Transcription, TranscriptionVerbose (with its segments and words) and error object."""
+"""The answers of the OpenAI routes as typed dicts, for the OpenAPI document: OpenAI's
+Transcription, TranscriptionVerbose (with its segments and words), TranscriptionDiarized, Model
+and error object."""
 
 from __future__ import annotations
 
@@ -65,6 +66,33 @@ class TranscriptionVerbose(TypedDict):
     text: str
     segments: NotRequired[list[TranscriptionSegment]]
     words: NotRequired[list[TranscriptionWord]]
+
+
+@with_config(CLOSED)
+class TranscriptionDiarizedSegment(TypedDict):
+    type: Literal["transcript.text.segment"]
+    id: str
+    start: float
+    end: float
+    text: str
+    speaker: str
+
+
+@with_config(CLOSED)
+class UsageDuration(TypedDict):
+    type: Literal["duration"]
+    seconds: float
+
+
+@with_config(CLOSED)
+class TranscriptionDiarized(TypedDict):
+    """one segment per speaker turn; speakers A, B, ... (or a call's channel names)"""
+
+    task: Literal["transcribe"]
+    duration: float
+    text: str
+    segments: list[TranscriptionDiarizedSegment]
+    usage: UsageDuration
 
 
 @with_config(CLOSED)
